@@ -1,0 +1,40 @@
+"""Where the Hydra configs live, and the typed schemas of the settings groups.
+
+Settings (hardware, trainer, tracking) are dataclasses registered in Hydra's ConfigStore, so a
+wrong type or an unknown key fails at composition with Hydra's message. Each schema carries the
+`_target_` of the object it configures, so the runner builds every group the same way.
+"""
+
+import dataclasses
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+
+from mlm_lab.hardware import Hardware
+from mlm_lab.tracking.mlflow_tracker import MlflowTracker
+from mlm_lab.training.trainer import Trainer
+
+
+def conf_dir() -> Path:
+    """`mlm_lab/conf` inside an installed wheel, else `conf/` beside the package in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"mlm_lab's conf/ folder was found neither in {here} nor in {here.parent}; reinstall mlm-lab")
+
+
+def schema(cls: type) -> type:
+    """A dataclass with `cls`'s typed fields plus a `_target_` that instantiates `cls`."""
+    target = dataclasses.field(default=f"{cls.__module__}.{cls.__qualname__}")
+    return dataclasses.make_dataclass(f"{cls.__name__}Schema", [("_target_", str, target)], bases=(cls,))
+
+
+SCHEMAS = {"hardware": Hardware, "trainer": Trainer, "tracking": MlflowTracker}
+
+
+def register_schemas() -> None:
+    """Store `<group>_schema` for each settings group; the group's YAML files list it in their defaults."""
+    cs = ConfigStore.instance()
+    for group, cls in SCHEMAS.items():
+        cs.store(group=group, name=f"{group}_schema", node=schema(cls))

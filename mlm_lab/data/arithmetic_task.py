@@ -1,0 +1,98 @@
+"""The arithmetic task: its splits, its answer-only loss mask and its exact-match evaluation.
+
+The runner only calls the task interface (`setup`, `train_batch`, `val_batches`, `evaluate`, ...);
+everything arithmetic-specific lives here.
+"""
+
+import torch
+
+from mlm_lab.data.arithmetic import Problem, generate_splits, validate_spec
+from mlm_lab.data.arithmetic_format import ArithmeticFormat
+from mlm_lab.errors import require
+from mlm_lab.evaluation.exact_match import exact_match
+from mlm_lab.models.gpt import IGNORE_INDEX
+
+
+class ArithmeticTask:
+    """Arithmetic problems as `<bos>prompt answer<eos>`; only the answer tokens and `<eos>` are scored."""
+
+    objective = "exact_match"  # the metric that says how good a run is, higher is better
+
+    def __init__(
+        self,
+        n_operands: int = 2,
+        low: int = 0,
+        high: int = 999,
+        ops: str = "+",
+        n_train: int = 100_000,
+        n_val: int = 1_000,
+        n_test: int = 2_000,
+        pad_operands: bool = True,
+        reverse_answer: bool = True,
+        batch_size: int = 512,
+        seed: int = 0,
+    ):
+        validate_spec(n_operands, low, high, ops)
+        for key, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test), ("batch_size", batch_size)):
+            require(value > 0, f"data.{key}", f"must be positive, got {value}", f"set data.{key} to a positive integer")
+        self.spec = dict(n_operands=n_operands, low=low, high=high, ops=ops)
+        self.sizes = {"test": n_test, "val": n_val, "train": n_train}
+        self.batch_size = batch_size
+        self.seed = seed
+        self.text_format = ArithmeticFormat(operand_width=len(str(high)) if pad_operands else 0, reverse_answer=reverse_answer)
+        self.splits: dict[str, list[Problem]] = {}
+
+    def setup(self, tokenizer) -> None:
+        """Generate the splits and tokenise them into padded (inputs, targets) tensors."""
+        self.tokenizer = tokenizer
+        self.splits = generate_splits(self.sizes, seed=self.seed, **self.spec)
+        self.tensors = {name: self._tensorize(problems) for name, problems in self.splits.items()}
+
+    def _tensorize(self, problems: list[Problem]) -> tuple[torch.Tensor, torch.Tensor]:
+        tok, fmt = self.tokenizer, self.text_format
+        rows, prompt_lengths = [], []
+        for p in problems:
+            prompt = [tok.bos_id] + tok.encode(fmt.prompt_to_model(p.prompt))
+            rows.append(prompt + tok.encode(fmt.answer_to_model(str(p.answer))) + [tok.eos_id])
+            prompt_lengths.append(len(prompt))
+        T = max(map(len, rows)) - 1
+        x = torch.full((len(rows), T), tok.pad_id, dtype=torch.long)
+        y = torch.full((len(rows), T), IGNORE_INDEX, dtype=torch.long)
+        for i, (row, n_prompt) in enumerate(zip(rows, prompt_lengths)):
+            x[i, : len(row) - 1] = torch.tensor(row[:-1])
+            # target i is token i+1: score only the answer tokens and <eos>, never the prompt
+            y[i, n_prompt - 1 : len(row) - 1] = torch.tensor(row[n_prompt:])
+        return x, y
+
+    @property
+    def max_sequence_length(self) -> int:
+        """Tokens the model must see at once: the longest input row."""
+        return max(x.shape[1] for x, _ in self.tensors.values())
+
+    @property
+    def max_answer_tokens(self) -> int:
+        """Generation budget that covers the longest answer plus `<eos>`."""
+        return max(len(str(p.answer)) for problems in self.splits.values() for p in problems) + 1
+
+    def train_batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.tensors["train"]
+        idx = torch.randint(0, x.shape[0], (self.batch_size,), generator=generator)
+        return x[idx], y[idx]
+
+    def val_batches(self):
+        x, y = self.tensors["val"]
+        for start in range(0, x.shape[0], self.batch_size):
+            yield x[start : start + self.batch_size], y[start : start + self.batch_size]
+
+    def evaluate(self, predictor, split: str) -> dict[str, float]:
+        """Exact match of greedy answers to the plain prompts of `split`, overall and by answer length."""
+        problems = self.splits[split]
+        predictions = predictor.complete([p.prompt for p in problems], max_new_tokens=self.max_answer_tokens, temperature=0.0)
+        return exact_match(predictions, [str(p.answer) for p in problems])
+
+    def sample_prompts(self, n: int = 8) -> list[str]:
+        return [p.prompt for p in self.splits["test"][:n]]
+
+    def generation_defaults(self) -> dict:
+        """Defaults that the registered model uses when a caller passes no generation parameters."""
+        return {"max_new_tokens": self.max_answer_tokens, "temperature": 0.0}

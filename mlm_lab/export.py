@@ -1,0 +1,53 @@
+"""The exported model folder: everything a registered model needs to generate, with no pickles.
+
+Files: `model.pt` (state dict, read with weights_only=True), `model.json` (the `_target_` and
+arguments that rebuild the module), `tokenizer.json`, `text_format.json`, `generation.json`
+(default generation parameters) and `config.yaml` (the run's resolved config).
+"""
+
+import json
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from mlm_lab.builders import build
+from mlm_lab.generation import Predictor
+from mlm_lab.tokenizers import load_tokenizer
+from mlm_lab.training.checkpoint import load_checkpoint, save_checkpoint
+
+
+def target_config(obj, args: dict) -> dict:
+    """A `_target_` config naming `obj`'s class, with `args`."""
+    return {"_target_": f"{type(obj).__module__}.{type(obj).__qualname__}", **args}
+
+
+def write_model_dir(directory, model, tokenizer, text_format, generation_defaults: dict, config: dict) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model_args = {k: v for k, v in model.model_args().items() if k != "vocab_size"}
+    spec = {**target_config(model, model_args), "vocab_size": tokenizer.vocab_size}
+    (directory / "model.json").write_text(json.dumps(spec, indent=2))
+    save_checkpoint({k: v.detach().cpu() for k, v in model.state_dict().items()}, directory / "model.pt")
+    tokenizer.save(directory)
+    (directory / "text_format.json").write_text(json.dumps(text_format.to_config(), indent=2))
+    (directory / "generation.json").write_text(json.dumps(generation_defaults, indent=2))
+    OmegaConf.save(OmegaConf.create(config), directory / "config.yaml")
+    return directory
+
+
+def load_model_dir(directory, device: str | torch.device = "cpu") -> tuple[Predictor, dict]:
+    """Rebuild the predictor saved by `write_model_dir`; also returns the run's config."""
+    directory = Path(directory)
+    missing = [f for f in ("model.json", "model.pt", "tokenizer.json", "text_format.json", "generation.json") if not (directory / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{directory} is not an mlm_lab model folder: missing {', '.join(missing)}")
+    model = build(json.loads((directory / "model.json").read_text()), "model")
+    model.load_state_dict(load_checkpoint(directory / "model.pt"))
+    model.to(device).eval()
+    tokenizer = load_tokenizer(directory)
+    text_format = build(json.loads((directory / "text_format.json").read_text()), "text_format")
+    defaults = json.loads((directory / "generation.json").read_text())
+    config_path = directory / "config.yaml"
+    config = OmegaConf.to_container(OmegaConf.load(config_path)) if config_path.is_file() else {}
+    return Predictor(model, tokenizer, text_format, device=device, defaults=defaults), config

@@ -1,0 +1,67 @@
+"""Where and how the run computes: device, precision and CPU threads."""
+
+import contextlib
+from dataclasses import dataclass
+from enum import Enum
+
+import torch
+
+from mlm_lab.errors import ConfigError
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+def _available(device: str) -> bool:
+    if device == "cuda":
+        return torch.cuda.is_available()
+    if device == "mps":
+        return torch.backends.mps.is_available()
+    return True
+
+
+@dataclass
+class Hardware:
+    """Resolves `device: auto|cpu|cuda|mps` to a torch device and offers the autocast context for `precision`."""
+
+    device: Device = Device.auto  # auto picks cuda, then mps, then cpu
+    precision: Precision = Precision.fp32  # bf16 runs matmuls under autocast
+    threads: int | None = None  # CPU threads for torch; null keeps torch's default
+
+    def __post_init__(self):
+        self.device = _choice(Device, self.device, "hardware.device")
+        self.precision = _choice(Precision, self.precision, "hardware.precision")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"hardware.threads: must be >= 1, got {self.threads}. Fix: set hardware.threads=null to keep torch's default")
+        name = self.device.value
+        if name == "auto":
+            name = next(d for d in ("cuda", "mps", "cpu") if _available(d))
+        elif not _available(name):
+            raise ConfigError(f"hardware.device: {name} was asked for but is not available here. Fix: use hardware.device=auto or cpu")
+        self.torch_device = torch.device(name)
+
+    def apply(self) -> None:
+        """Process-wide settings (CPU threads)."""
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+
+    def autocast(self):
+        if self.precision is Precision.bf16:
+            return torch.autocast(device_type=self.torch_device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def _choice(enum: type[Enum], value, key: str):
+    try:
+        return enum(value.value if isinstance(value, Enum) else value)
+    except ValueError:
+        raise ConfigError(f"{key}: unknown value {value!r}. Fix: use one of {[e.value for e in enum]}") from None

@@ -1,0 +1,132 @@
+"""MLflow tracking: one run per training job, its params, metrics, artifacts and registered model."""
+
+import contextlib
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+from mlm_lab.errors import require
+
+MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
+_ENTRY = Path(__file__).with_name("pyfunc_entry.py")
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string")]),
+    outputs=Schema([ColSpec("string")]),
+    params=ParamSchema(
+        [
+            ParamSpec("max_new_tokens", "long", None),
+            ParamSpec("temperature", "double", None),
+            ParamSpec("top_k", "long", None),
+            ParamSpec("top_p", "double", None),
+            ParamSpec("seed", "long", None),
+        ]
+    ),
+)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
+    """Dotted keys for every leaf of a nested dict (`{"model": {"d_model": 128}}` -> `model.d_model`)."""
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:MAX_PARAM_LENGTH]
+    return flat
+
+
+def git_state() -> dict[str, str]:
+    """Commit and dirty flag of the repository this package runs from, when it is one."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return {"git_commit": "unknown", "git_dirty": "unknown"}
+    if commit.returncode != 0:
+        return {"git_commit": "unknown", "git_dirty": "unknown"}
+    return {"git_commit": commit.stdout.strip(), "git_dirty": str(bool(status.stdout.strip())).lower()}
+
+
+@dataclass
+class MlflowTracker:
+    """Where runs go. `uri` null means MLFLOW_TRACKING_URI, else MLflow's default (./mlflow.db)."""
+
+    uri: str | None = None  # tracking URI; overrides MLFLOW_TRACKING_URI
+    experiment: str = "default"  # MLflow experiment name (the experiment preset's name)
+    register_as: str | None = None  # registered model name; null registers nothing
+    run_name: str | None = None  # MLflow run name; null lets MLflow pick one
+
+    def __post_init__(self):
+        require(bool(self.experiment), "tracking.experiment", "is empty", "set tracking.experiment to a name")
+        require(self.register_as != "", "tracking.register_as", "is empty", "set a model name or null")
+        self.run_id: str | None = None
+
+    @contextlib.contextmanager
+    def run(self, config: dict, overrides: list[str]):
+        """An active MLflow run; an exception inside marks it FAILED with the error in a tag."""
+        if self.uri:
+            mlflow.set_tracking_uri(self.uri)
+        mlflow.set_experiment(self.experiment)
+        tags = {**git_state(), "command": shlex.join(sys.argv)}
+        with mlflow.start_run(run_name=self.run_name, tags=tags) as active:
+            self.run_id = active.info.run_id
+            try:
+                mlflow.log_params(flatten(config))
+                mlflow.log_dict(config, "config.yaml")
+                mlflow.log_text("\n".join(overrides) + "\n", "overrides.txt")
+                yield self
+            except BaseException as e:
+                status = "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"
+                mlflow.set_tags({"error": f"{type(e).__name__}: {e}"[:5000], "error_type": type(e).__name__})
+                mlflow.end_run(status=status)
+                raise
+
+    def log_metrics(self, metrics: dict, step: int) -> None:
+        mlflow.log_metrics(metrics, step=step)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        mlflow.log_text(text, artifact_file)
+
+    def register(self, model_dir: str | Path, input_example: list[str]) -> str | None:
+        """Log the exported folder as a pyfunc model and register it; returns the model URI."""
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(_ENTRY),
+            artifacts={"model_dir": str(model_dir)},
+            signature=SIGNATURE,
+            input_example=input_example,
+            pip_requirements=_requirements(),
+            registered_model_name=self.register_as,
+        )
+        return info.model_uri
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for dist in ("torch", "mlflow", "hydra-core", "omegaconf", "numpy", "pandas"):
+        try:
+            pins.append(f"{dist}=={version(dist).split('+')[0]}")
+        except PackageNotFoundError:
+            pins.append(dist)
+    return pins
+
+
+def load_registered(uri: str, tracking_uri: str | None = None):
+    """Load a logged mlm_lab model (`models:/NAME/latest`, `runs:/ID/model`, a local folder) -> (predictor, config)."""
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    return python_model.predictor, python_model.config
