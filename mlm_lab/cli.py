@@ -1,0 +1,25 @@
+"""Helpers shared by the command-line apps."""
+
+import re
+import sys
+
+_PROMPT_ARG = re.compile(r"^(\+{0,2}prompt)=(.*)$", re.DOTALL)
+
+
+def quote_prompt_args(argv: list[str]) -> list[str]:
+    """Quote `prompt=...` arguments so Hydra takes them verbatim (`prompt=12+34=` is not valid Hydra syntax).
+
+    Values already quoted, or lists (`prompt=[a,b]`), are left for Hydra to parse.
+    """
+    out = []
+    for arg in argv:
+        m = _PROMPT_ARG.match(arg)
+        if m and not re.match(r"^\s*['\"\[]", m.group(2)):
+            value = m.group(2).replace("\\", "\\\\").replace("'", "\\'")
+            arg = f"{m.group(1)}='{value}'"
+        out.append(arg)
+    return out
+
+
+def fix_argv() -> None:
+    sys.argv[1:] = quote_prompt_args(sys.argv[1:])

@@ -1,0 +1,38 @@
+"""`mlm-generate`: complete prompts with a logged or registered model.
+
+    mlm-generate model=models:/arithmetic/latest prompt="12+34="
+"""
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from mlm_lab.cli import fix_argv
+from mlm_lab.config import conf_dir
+
+
+@hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="generate")
+def run(cfg: DictConfig) -> list[str]:
+    from mlm_lab.tracking.mlflow_tracker import load_registered
+
+    predictor, _ = load_registered(cfg.model, cfg.tracking_uri)
+    prompts = OmegaConf.to_container(cfg.prompt) if OmegaConf.is_list(cfg.prompt) else [cfg.prompt]
+    completions = predictor.complete(
+        [str(p) for p in prompts],
+        max_new_tokens=cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        top_k=cfg.top_k,
+        top_p=cfg.top_p,
+        seed=cfg.seed,
+    )
+    for completion in completions:
+        print(completion)
+    return completions
+
+
+def main() -> None:
+    fix_argv()
+    run()
+
+
+if __name__ == "__main__":
+    main()

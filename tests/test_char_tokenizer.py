@@ -1,0 +1,45 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlm_lab.errors import ConfigError
+from mlm_lab.tokenizers import load_tokenizer
+from mlm_lab.tokenizers.char import CharTokenizer
+
+ALPHABET = "0123456789+-*/="
+
+
+def test_vocabulary_layout():
+    tok = CharTokenizer(ALPHABET)
+    assert tok.vocab_size == 18
+    assert (tok.pad_id, tok.bos_id, tok.eos_id) == (0, 1, 2)
+    assert tok.encode("0") == [3] and tok.encode("=") == [17]
+
+
+@given(st.text(alphabet=ALPHABET))
+def test_round_trip(text):
+    tok = CharTokenizer(ALPHABET)
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_specials_are_dropped_on_decode():
+    tok = CharTokenizer(ALPHABET)
+    assert tok.decode([tok.bos_id, *tok.encode("12"), tok.eos_id, tok.pad_id]) == "12"
+
+
+def test_unknown_character_is_named():
+    with pytest.raises(ValueError, match="'a'"):
+        CharTokenizer(ALPHABET).encode("1a")
+
+
+def test_bad_alphabets():
+    with pytest.raises(ConfigError, match="tokenizer.alphabet"):
+        CharTokenizer("")
+    with pytest.raises(ConfigError, match="repeated"):
+        CharTokenizer("aba")
+
+
+def test_save_and_load(tmp_path):
+    CharTokenizer("abc").save(tmp_path)
+    tok = load_tokenizer(tmp_path)
+    assert tok.alphabet == "abc" and tok.encode("cab") == [5, 3, 4]

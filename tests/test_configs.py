@@ -1,0 +1,75 @@
+"""Every choice of every group composes and builds; bad keys and types fail at composition."""
+
+import pytest
+import torch
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from mlm_lab.builders import build, check_signature
+from mlm_lab.config import conf_dir
+from tests.conftest import compose_config
+
+GROUPS = ["tokenizer", "model", "data", "optimizer", "scheduler", "hardware", "trainer", "tracking", "experiment"]
+
+
+def choices(group: str) -> list[str]:
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group, choice", [(g, c) for g in GROUPS for c in choices(g)])
+def test_every_choice_composes_and_builds(group, choice, tmp_path):
+    cfg = compose_config([f"{group}={choice}", f"output_dir={tmp_path}", "data.n_train=50", "data.n_val=10", "data.n_test=10"])
+    tokenizer = build(cfg.tokenizer, "tokenizer")
+    task = build(cfg.data, "data")
+    task.setup(tokenizer)
+    model = build(cfg.model, "model")(vocab_size=tokenizer.vocab_size)
+    optimizer = build(cfg.optimizer, "optimizer")(model.parameters())
+    assert isinstance(optimizer, torch.optim.Optimizer)
+    scheduler = build(cfg.scheduler, "scheduler")(optimizer, total_steps=10)
+    assert scheduler.get_last_lr()[0] > 0
+    for settings in ("hardware", "trainer", "tracking"):
+        assert build(cfg[settings], settings) is not None
+
+
+def test_every_yaml_matches_its_targets_signature():
+    for group in ["tokenizer", "model", "data", "optimizer", "scheduler"]:
+        for choice in choices(group):
+            cfg = compose_config([f"{group}={choice}", "output_dir=x"])
+            check_signature(cfg[group], group)
+
+
+def test_shared_keys_exist():
+    cfg = compose_config(["output_dir=x"])
+    for key in ["model.d_model", "model.n_layers", "model.n_heads", "model.context_length", "data.batch_size", "optimizer.lr",
+                "optimizer.weight_decay", "trainer.max_steps", "trainer.eval_every", "tracking.uri", "tracking.register_as", "seed"]:
+        node = cfg
+        for part in key.split("."):
+            assert part in node, key
+            node = node[part]
+
+
+def test_default_is_the_arithmetic_experiment():
+    cfg = compose_config(["output_dir=x"])
+    assert cfg.name == "arithmetic" and cfg.tracking.experiment == "arithmetic" and cfg.tracking.register_as == "arithmetic"
+    assert cfg.data._target_.endswith("ArithmeticTask")
+    assert cfg == compose_config(["experiment=arithmetic", "output_dir=x"])
+
+
+@pytest.mark.parametrize("override", ["trainer.max_stepz=5", "model.d_modle=64", "hardware.gpu=1", "nonsense=1"])
+def test_unknown_keys_fail_at_composition(override):
+    with pytest.raises(ConfigCompositionException):
+        compose_config([override])
+
+
+@pytest.mark.parametrize("override", ["trainer.max_steps=abc", "hardware.device=tpu", "hardware.threads=two", "trainer.grad_clip=big"])
+def test_wrong_types_fail_at_composition(override):
+    with pytest.raises((ConfigCompositionException, ValidationError, ConfigKeyError)) as e:
+        compose_config([override])
+    assert override.split("=")[0].split(".")[-1] in str(e.value) or override.split("=")[1] in str(e.value)
+
+
+def test_app_configs_compose():
+    gen = compose_config(["model=models:/x/latest", "prompt='1+2='"], config_name="generate", subdir="apps")
+    assert gen.model == "models:/x/latest" and gen.prompt == "1+2="
+    ev = compose_config(["model=models:/x/latest"], config_name="eval", subdir="apps")
+    assert ev.split == "test"

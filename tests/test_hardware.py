@@ -1,0 +1,35 @@
+import pytest
+import torch
+
+from mlm_lab.errors import ConfigError
+from mlm_lab.hardware import Hardware
+
+
+def test_auto_resolves_to_an_available_device():
+    hw = Hardware(device="auto")
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert hw.torch_device.type == expected
+
+
+def test_unknown_device_names_the_key_and_the_choices():
+    with pytest.raises(ConfigError, match="hardware.device") as e:
+        Hardware(device="tpu")
+    assert "cpu" in str(e.value) and "Fix:" in str(e.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised where CUDA is missing")
+def test_unavailable_device_is_refused():
+    with pytest.raises(ConfigError, match="not available"):
+        Hardware(device="cuda")
+
+
+def test_bf16_autocast_on_cpu():
+    hw = Hardware(device="cpu", precision="bf16")
+    with hw.autocast():
+        y = torch.nn.Linear(4, 4)(torch.randn(2, 4))
+    assert y.dtype == torch.bfloat16
+
+
+def test_bad_threads():
+    with pytest.raises(ConfigError, match="hardware.threads"):
+        Hardware(threads=0)
