@@ -35,8 +35,7 @@ def check_signature(cfg: DictConfig | dict, name: str) -> None:
     if unknown:
         accepted = ", ".join(k for k in params if k != "self")
         raise ConfigError(
-            f"{name}: {target_path} does not accept {', '.join(f'{name}.{k}' for k in unknown)}. "
-            f"Fix: remove it or use one of: {accepted}"
+            f"{name}: {target_path} does not accept {', '.join(f'{name}.{k}' for k in unknown)}. Fix: remove it or use one of: {accepted}"
         )
 
 

@@ -1,7 +1,7 @@
 """`mlm-eval`: re-run a logged or registered model's evaluation on its task.
 
-    mlm-eval model=models:/arithmetic/latest            # the test split the run held out
-    mlm-eval model=models:/arithmetic/latest split=val
+mlm-eval model=models:/arithmetic/latest            # the test split the run held out
+mlm-eval model=models:/arithmetic/latest split=val
 """
 
 import json

@@ -39,7 +39,9 @@ def write_model_dir(directory, model, tokenizer, text_format, generation_default
 def load_model_dir(directory, device: str | torch.device = "cpu") -> tuple[Predictor, dict]:
     """Rebuild the predictor saved by `write_model_dir`; also returns the run's config."""
     directory = Path(directory)
-    missing = [f for f in ("model.json", "model.pt", "tokenizer.json", "text_format.json", "generation.json") if not (directory / f).is_file()]
+    missing = [
+        f for f in ("model.json", "model.pt", "tokenizer.json", "text_format.json", "generation.json") if not (directory / f).is_file()
+    ]
     if missing:
         raise FileNotFoundError(f"{directory} is not an mlm_lab model folder: missing {', '.join(missing)}")
     model = build(json.loads((directory / "model.json").read_text()), "model")

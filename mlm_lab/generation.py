@@ -19,7 +19,12 @@ class GenerationParams:
         require(self.max_new_tokens > 0, "max_new_tokens", f"must be positive, got {self.max_new_tokens}", "pass max_new_tokens >= 1")
         require(self.temperature >= 0, "temperature", f"must be >= 0, got {self.temperature}", "pass temperature=0 for greedy decoding")
         require(self.top_k is None or self.top_k > 0, "top_k", f"must be positive, got {self.top_k}", "pass top_k >= 1 or leave it unset")
-        require(self.top_p is None or 0 < self.top_p <= 1, "top_p", f"must be in (0, 1], got {self.top_p}", "pass top_p in (0, 1] or leave it unset")
+        require(
+            self.top_p is None or 0 < self.top_p <= 1,
+            "top_p",
+            f"must be in (0, 1], got {self.top_p}",
+            "pass top_p in (0, 1] or leave it unset",
+        )
 
 
 def _next_token(logits: torch.Tensor, p: GenerationParams, generator: torch.Generator | None) -> torch.Tensor:

@@ -97,6 +97,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     scheduler = build(cfg.scheduler, "scheduler")(optimizer, total_steps=trainer.max_steps)
     predictor = Predictor(model, tokenizer, task.text_format, hardware.torch_device, task.generation_defaults())
     log.info("model: %s, %d parameters, on %s", type(model).__name__, model.num_parameters(), hardware.torch_device)
+    log.info("tracking to %s, experiment %r", tracker.resolved_uri, tracker.experiment)
 
     with tracker.run(config, overrides or []):
         tracker.log_metrics({"model/num_parameters": model.num_parameters()}, step=0)

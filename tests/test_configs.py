@@ -40,8 +40,20 @@ def test_every_yaml_matches_its_targets_signature():
 
 def test_shared_keys_exist():
     cfg = compose_config(["output_dir=x"])
-    for key in ["model.d_model", "model.n_layers", "model.n_heads", "model.context_length", "data.batch_size", "optimizer.lr",
-                "optimizer.weight_decay", "trainer.max_steps", "trainer.eval_every", "tracking.uri", "tracking.register_as", "seed"]:
+    for key in [
+        "model.d_model",
+        "model.n_layers",
+        "model.n_heads",
+        "model.context_length",
+        "data.batch_size",
+        "optimizer.lr",
+        "optimizer.weight_decay",
+        "trainer.max_steps",
+        "trainer.eval_every",
+        "tracking.uri",
+        "tracking.register_as",
+        "seed",
+    ]:
         node = cfg
         for part in key.split("."):
             assert part in node, key

@@ -61,9 +61,7 @@ def test_predictor_groups_prompts_of_different_lengths_and_keeps_order():
     assert batched == one_by_one
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"max_new_tokens": 0}, {"temperature": -1.0}, {"top_k": 0}, {"top_p": 0.0}, {"top_p": 1.5}]
-)
+@pytest.mark.parametrize("kwargs", [{"max_new_tokens": 0}, {"temperature": -1.0}, {"top_k": 0}, {"top_p": 0.0}, {"top_p": 1.5}])
 def test_bad_generation_params(kwargs):
     with pytest.raises(ConfigError, match="Fix:"):
         GenerationParams(**kwargs)

@@ -27,7 +27,16 @@ def test_fit_lowers_the_loss_and_logs_metrics():
     before = evaluate_loss(model, task.val_batches(), hw)
     logged = []
     trainer = Trainer(max_steps=60, eval_every=30, log_every=20)
-    val = trainer.fit(model, opt, constant(opt, 60), task, hw, Predictor(model, tok, task.text_format), lambda m, s: logged.append((s, m)), torch.Generator().manual_seed(0))
+    val = trainer.fit(
+        model,
+        opt,
+        constant(opt, 60),
+        task,
+        hw,
+        Predictor(model, tok, task.text_format),
+        lambda m, s: logged.append((s, m)),
+        torch.Generator().manual_seed(0),
+    )
     assert val["val/loss"] < before
     steps = [s for s, m in logged if "train/loss" in m]
     assert steps == [20, 40, 60]
@@ -42,10 +51,22 @@ def test_non_finite_loss_stops_with_the_step():
             p.mul_(1e30)
     trainer = Trainer(max_steps=5, eval_every=5, grad_clip=None)
     with pytest.raises(NonFiniteLossError, match="at step 1"):
-        trainer.fit(model, opt, constant(opt, 5), task, Hardware(device="cpu"), Predictor(model, tok, task.text_format), lambda m, s: None, torch.Generator())
+        trainer.fit(
+            model,
+            opt,
+            constant(opt, 5),
+            task,
+            Hardware(device="cpu"),
+            Predictor(model, tok, task.text_format),
+            lambda m, s: None,
+            torch.Generator(),
+        )
 
 
-@pytest.mark.parametrize("kwargs, key", [({"max_steps": 0}, "trainer.max_steps"), ({"eval_every": -1}, "trainer.eval_every"), ({"grad_clip": 0.0}, "trainer.grad_clip")])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [({"max_steps": 0}, "trainer.max_steps"), ({"eval_every": -1}, "trainer.eval_every"), ({"grad_clip": 0.0}, "trainer.grad_clip")],
+)
 def test_bad_trainer_settings(kwargs, key):
     with pytest.raises(ConfigError, match=key):
         Trainer(**kwargs)

@@ -85,9 +85,7 @@ def sample_problem(rng: random.Random, n_operands: int, low: int, high: int, ops
             return Problem(tuple(operands), tuple(chosen), evaluate(tuple(operands), tuple(chosen)))
 
 
-def generate_splits(
-    sizes: dict[str, int], n_operands: int, low: int, high: int, ops: str, seed: int
-) -> dict[str, list[Problem]]:
+def generate_splits(sizes: dict[str, int], n_operands: int, low: int, high: int, ops: str, seed: int) -> dict[str, list[Problem]]:
     """Distinct problems for each split, with no prompt in two splits; deterministic in `seed`.
 
     Splits are drawn in the order given, so the held-out sets do not change when a later split grows.

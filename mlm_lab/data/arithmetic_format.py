@@ -42,4 +42,3 @@ class ArithmeticFormat:
             "operand_width": self.operand_width,
             "reverse_answer": self.reverse_answer,
         }
-

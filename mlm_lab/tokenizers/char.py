@@ -34,9 +34,7 @@ class CharTokenizer:
         try:
             return [self.stoi[c] for c in text]
         except KeyError as e:
-            raise ValueError(
-                f"character {e.args[0]!r} in {text!r} is not in the tokenizer alphabet {self.alphabet!r}"
-            ) from None
+            raise ValueError(f"character {e.args[0]!r} in {text!r} is not in the tokenizer alphabet {self.alphabet!r}") from None
 
     def decode(self, ids) -> str:
         """Text of the non-special ids; specials are dropped."""

@@ -1,6 +1,7 @@
 """MLflow tracking: one run per training job, its params, metrics, artifacts and registered model."""
 
 import contextlib
+import os
 import shlex
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from mlm_lab.errors import require
 
+DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow's own default store (since MLflow 3.7), relative to the working directory
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 _ENTRY = Path(__file__).with_name("pyfunc_entry.py")
 SIGNATURE = ModelSignature(
@@ -69,11 +71,16 @@ class MlflowTracker:
         require(self.register_as != "", "tracking.register_as", "is empty", "set a model name or null")
         self.run_id: str | None = None
 
+    @property
+    def resolved_uri(self) -> str:
+        """`tracking.uri`, else MLFLOW_TRACKING_URI, else MLflow's default sqlite store in the working directory."""
+        return self.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
     @contextlib.contextmanager
     def run(self, config: dict, overrides: list[str]):
         """An active MLflow run; an exception inside marks it FAILED with the error in a tag."""
-        if self.uri:
-            mlflow.set_tracking_uri(self.uri)
+        # Set every time: an earlier run in this process (a sweep, a test) may have set another store.
+        mlflow.set_tracking_uri(self.resolved_uri)
         mlflow.set_experiment(self.experiment)
         tags = {**git_state(), "command": shlex.join(sys.argv)}
         with mlflow.start_run(run_name=self.run_name, tags=tags) as active:

@@ -90,7 +90,14 @@ class Trainer:
             if step % self.log_every == 0 or step == self.max_steps:
                 metrics = {"train/loss": loss.item(), "train/lr": lr, "tokens_per_second": tokens / busy}
                 log_metrics(metrics, step)
-                log.info("step %d/%d  loss %.4f  lr %.2e  %.0f tok/s", step, self.max_steps, metrics["train/loss"], lr, metrics["tokens_per_second"])
+                log.info(
+                    "step %d/%d  loss %.4f  lr %.2e  %.0f tok/s",
+                    step,
+                    self.max_steps,
+                    metrics["train/loss"],
+                    lr,
+                    metrics["tokens_per_second"],
+                )
                 tokens, busy = 0, 0.0
             if step % self.eval_every == 0 or step == self.max_steps:
                 val_metrics = {"val/loss": evaluate_loss(model, task.val_batches(), hardware)}

@@ -1,0 +1,24 @@
+"""Every experiment preset runs a few steps on CPU against a temporary tracking store."""
+
+import pytest
+from mlflow import MlflowClient
+
+from mlm_lab.config import conf_dir
+from mlm_lab.runner import train
+from tests.conftest import compose_config
+
+EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
+SHRINK = ["trainer.max_steps=3", "trainer.eval_every=3", "trainer.log_every=1", "hardware=cpu", "data.batch_size=8"]
+ARITHMETIC_SHRINK = ["data.n_train=64", "data.n_val=16", "data.n_test=16"]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_a_few_steps(experiment, store, tmp_path):
+    cfg = compose_config(
+        [f"experiment={experiment}", *SHRINK, *ARITHMETIC_SHRINK, f"tracking.uri={store}", f"output_dir={tmp_path / 'out'}"]
+    )
+    train(cfg)
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name(cfg.name).experiment_id])
+    assert [r.info.status for r in runs] == ["FINISHED"]
+    assert client.search_model_versions(f"name='{cfg.tracking.register_as}'")

@@ -1,0 +1,129 @@
+"""The registered model from a real CLI training run: reloaded in fresh processes, served over HTTP."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import run_cli
+
+RELOAD = """
+import json, mlflow, pandas as pd
+m = mlflow.pyfunc.load_model("models:/small/latest")
+print(json.dumps({
+    "list": m.predict(["12+34=", "5+7=", "99+99=", "0+8="]),
+    "frame": m.predict(pd.DataFrame({"prompt": ["12+34="]})),
+    "short": m.predict(["12+34="], params={"max_new_tokens": 1}),
+}))
+"""
+
+
+def test_reloads_in_a_fresh_process_without_the_output_dir(trained, tmp_path):
+    workdir, uri = trained
+    shutil.rmtree(workdir / "outputs")  # Hydra's output dir: the registered model must not need it
+    env_result = subprocess.run(
+        [sys.executable, "-c", RELOAD],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+    )
+    assert env_result.returncode == 0, env_result.stderr[-3000:]
+    out = json.loads(env_result.stdout.strip().splitlines()[-1])
+    assert out["list"] == ["46", "12", "198", "8"]
+    assert out["frame"] == ["46"]
+    assert out["short"] == ["6"]  # one token of the reversed answer "64": params reach generation
+
+
+def test_generate_cli(trained, tmp_path):
+    _, uri = trained
+    result = run_cli(["mlm_lab.generate", "model=models:/small/latest", "prompt=12+34="], cwd=tmp_path, tracking_uri=uri)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "46"
+    many = run_cli(["mlm_lab.generate", "model=models:/small/latest", 'prompt=["1+2=","30+40="]'], cwd=tmp_path, tracking_uri=uri)
+    assert many.stdout.strip().splitlines()[-2:] == ["3", "70"]
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_eval_cli_reproduces_the_runs_test_metric(trained, tmp_path):
+    _, uri = trained
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    run = client.get_run(client.search_model_versions("name='small'")[0].run_id)
+    result = run_cli(["mlm_lab.eval", "model=models:/small/latest"], cwd=tmp_path, tracking_uri=uri)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(result.stdout[result.stdout.index("{") :])
+    assert metrics["test/exact_match"] == run.data.metrics["test/exact_match"] == 1.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url: str, payload: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_mlflow_models_serve_answers_over_http(trained, tmp_path):
+    _, uri = trained
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            "models:/small/latest",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    pytest.fail(f"server did not come up: {server.stdout.read()[-3000:] if server.poll() is not None else 'timeout'}")
+                time.sleep(1)
+        url = f"http://127.0.0.1:{port}/invocations"
+        assert post(url, {"inputs": ["12+34=", "5+7="]}) == {"predictions": ["46", "12"]}
+        split = {"dataframe_split": {"columns": ["prompt"], "data": [["12+34="]]}}
+        assert post(url, split) == {"predictions": ["46"]}
+        assert post(url, {"inputs": ["12+34="], "params": {"max_new_tokens": 1}}) == {"predictions": ["6"]}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_train_cli_refuses_bad_input_with_exit_code_2_and_writes_nothing(tmp_path):
+    result = run_cli(["mlm_lab.train", "model.n_heads=5"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert "model.d_model" in result.stderr + result.stdout and "Fix:" in result.stderr + result.stdout
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()

@@ -1,0 +1,89 @@
+"""The generic runner against a real sqlite tracking store: what a run records, and how it fails."""
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from mlm_lab.errors import ConfigError
+from mlm_lab.runner import train
+from mlm_lab.training.checkpoint import load_checkpoint
+from tests.conftest import SMALL, compose_config
+
+
+def run(store, tmp_path, *extra):
+    overrides = [*SMALL, "trainer.max_steps=20", "trainer.eval_every=10", f"tracking.uri={store}", f"output_dir={tmp_path / 'out'}", *extra]
+    return train(compose_config(overrides), overrides=overrides)
+
+
+def only_run(store, experiment="arithmetic"):
+    client = MlflowClient(store)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1
+    return client, runs[0]
+
+
+def test_a_run_records_params_metrics_tags_artifacts_and_registers(store, tmp_path):
+    objective = run(store, tmp_path, "model.d_model=32")
+    client, r = only_run(store)
+    assert r.info.status == "FINISHED"
+    assert objective == r.data.metrics["val/exact_match"]
+    assert r.data.params["model.d_model"] == "32" and r.data.params["data.ops"] == "+" and r.data.params["seed"] == "0"
+    assert r.data.params["optimizer._target_"] == "torch.optim.AdamW"
+    for metric in ["train/loss", "train/lr", "val/loss", "val/exact_match", "tokens_per_second", "test/exact_match"]:
+        assert metric in r.data.metrics, metric
+    assert [m.step for m in client.get_metric_history(r.info.run_id, "val/loss")] == [10, 20]
+    assert len(r.data.tags["git_commit"]) in (40, 7) or r.data.tags["git_commit"] == "unknown"
+    assert r.data.tags["git_dirty"] in ("true", "false", "unknown") and "command" in r.data.tags
+    artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
+    assert {"config.yaml", "overrides.txt", "samples.txt", "checkpoints", "tokenizer"} <= artifacts
+    assert "model.d_model=32" in mlflow.artifacts.load_text(f"runs:/{r.info.run_id}/overrides.txt")
+    ckpt = load_checkpoint(
+        mlflow.artifacts.download_artifacts(f"runs:/{r.info.run_id}/checkpoints/final.pt", dst_path=str(tmp_path / "dl"))
+    )
+    assert ckpt["step"] == 20 and ckpt["tokenizer"]["kind"] == "char" and ckpt["config"]["model"]["d_model"] == 32
+    assert "state" in ckpt["optimizer"] and ckpt["model_config"]["_target_"] == "mlm_lab.models.gpt.GPT"
+    versions = client.search_model_versions("name='arithmetic'")
+    assert len(versions) == 1 and versions[0].run_id == r.info.run_id
+
+
+def test_non_finite_loss_fails_the_run_and_registers_nothing(store, tmp_path):
+    with pytest.raises(RuntimeError, match="train/loss is"):
+        run(store, tmp_path, "optimizer.lr=1e30", "trainer.grad_clip=null", "optimizer.weight_decay=0.0")
+    client, r = only_run(store)
+    assert r.info.status == "FAILED"
+    assert r.data.tags["error_type"] == "NonFiniteLossError" and "train/loss is" in r.data.tags["error"]
+    assert client.search_registered_models() == []
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("model.n_heads=5", "model.d_model"),
+        ("model.d_model=0", "model.d_model"),
+        ("model.context_length=6", "model.context_length"),
+        ("optimizer.lr=-0.1", "optimizer.lr"),
+        ("optimizer.lr=0", "optimizer.lr"),
+        ("data.low=100", "data.low"),
+        ("data.ops=+%", "data.ops"),
+        ("trainer.max_steps=0", "trainer.max_steps"),
+        ("data.batch_size=0", "data.batch_size"),
+    ],
+)
+def test_bad_input_is_refused_before_any_run_starts(store, tmp_path, override, key):
+    with pytest.raises(ConfigError, match=key) as e:
+        run(store, tmp_path, override)
+    assert "Fix:" in str(e.value)
+    assert not (tmp_path / "out").exists()
+    assert MlflowClient(store).search_experiments(filter_string="name = 'arithmetic'") == []
+
+
+def test_tracking_uri_comes_from_the_environment_then_the_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env_store = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env_store)
+    overrides = [*SMALL, "trainer.max_steps=2", "trainer.eval_every=2", "tracking.register_as=null", f"output_dir={tmp_path / 'o1'}"]
+    train(compose_config(overrides))
+    assert (tmp_path / "env.db").exists() and not (tmp_path / "mlflow.db").exists()
+    _, r = only_run(env_store)
+    assert r.info.status == "FINISHED" and MlflowClient(env_store).search_registered_models() == []
