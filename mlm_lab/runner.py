@@ -6,6 +6,7 @@ config names (the task owns its loss mask, its metrics and its text format).
 
 import logging
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,30 +60,27 @@ def build_model(cfg: DictConfig, tokenizer, task, hardware):
     return model.to(hardware.torch_device)
 
 
-def export(tracker, output_dir: Path, model, optimizer, scheduler, tokenizer, task, config: dict, step: int) -> str | None:
-    """Write the final checkpoint and the model folder, log both, and register the model."""
-    spec = {**target_config(model, model.model_args())}
-    checkpoint = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "step": step,
-        "model_config": spec,
-        "tokenizer": tokenizer.state(),
-        "config": config,
-    }
-    tracker.log_artifact(save_checkpoint(checkpoint, output_dir / "checkpoints" / "final.pt"), "checkpoints")
-    model_dir = write_model_dir(output_dir / "model", model, tokenizer, task.text_format, task.generation_defaults(), config)
-    tracker.log_artifact(model_dir / "tokenizer.json", "tokenizer")
-    if tracker.register_as is None:
-        return None
-    return tracker.register(model_dir, input_example=task.sample_prompts(1))
+@dataclass
+class Components:
+    """Everything a run is made of, built from the config before any training."""
+
+    hardware: object
+    trainer: object
+    tracker: object
+    tokenizer: object
+    task: object
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    generator: torch.Generator
+
+    @property
+    def predictor(self) -> Predictor:
+        return Predictor(self.model, self.tokenizer, self.task.text_format, self.hardware.torch_device, self.task.generation_defaults())
 
 
-def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
-    """Build everything from `cfg`, train, evaluate and register; returns the validation objective."""
-    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    output_dir = Path(cfg.output_dir)
+def build_components(cfg: DictConfig) -> Components:
+    """Settings, seed, tokenizer, data, model, optimizer, schedule: every bad value fails here."""
     hardware = build(cfg.hardware, "hardware")
     hardware.apply()
     trainer = build(cfg.trainer, "trainer")
@@ -95,19 +93,65 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     model = build_model(cfg.model, tokenizer, task, hardware)
     optimizer = build(cfg.optimizer, "optimizer")(model.parameters())
     scheduler = build(cfg.scheduler, "scheduler")(optimizer, total_steps=trainer.max_steps)
-    predictor = Predictor(model, tokenizer, task.text_format, hardware.torch_device, task.generation_defaults())
     log.info("model: %s, %d parameters, on %s", type(model).__name__, model.num_parameters(), hardware.torch_device)
     log.info("tracking to %s, experiment %r", tracker.resolved_uri, tracker.experiment)
+    return Components(hardware, trainer, tracker, tokenizer, task, model, optimizer, scheduler, generator)
 
-    with tracker.run(config, overrides or []):
-        tracker.log_metrics({"model/num_parameters": model.num_parameters()}, step=0)
-        val = trainer.fit(model, optimizer, scheduler, task, hardware, predictor, tracker.log_metrics, generator)
-        test = {f"test/{k}": v for k, v in task.evaluate(predictor, "test").items()}
-        tracker.log_metrics(test, step=trainer.max_steps)
-        log.info("test: %s", "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
-        prompts = task.sample_prompts()
-        samples = [f"{p} -> {c}" for p, c in zip(prompts, predictor.complete(prompts))]
-        tracker.log_text("\n".join(samples) + "\n", "samples.txt")
-        model_uri = export(tracker, output_dir, model, optimizer, scheduler, tokenizer, task, config, trainer.max_steps)
-        log.info("run %s finished; model %s registered as %s", tracker.run_id, model_uri, tracker.register_as)
-    return val[f"val/{task.objective}"]
+
+def fit(c: Components) -> dict:
+    c.tracker.log_metrics({"model/num_parameters": c.model.num_parameters()}, step=0)
+    return c.trainer.fit(c.model, c.optimizer, c.scheduler, c.task, c.hardware, c.predictor, c.tracker.log_metrics, c.generator)
+
+
+def evaluate(c: Components) -> tuple[list[str], list[str]]:
+    """Test metrics and samples, logged; returns the sample prompts and completions."""
+    predictor = c.predictor
+    test = {f"test/{k}": v for k, v in c.task.evaluate(predictor, "test").items()}
+    c.tracker.log_metrics(test, step=c.trainer.max_steps)
+    log.info("test: %s", "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    prompts = c.task.sample_prompts()
+    completions = predictor.complete(prompts)
+    c.tracker.log_text("".join(f"{p} -> {a}\n" for p, a in zip(prompts, completions)), "samples.txt")
+    return prompts, completions
+
+
+def export(c: Components, output_dir: Path, config: dict) -> str | None:
+    """Write the final checkpoint and the model folder, log both, and register the model."""
+    checkpoint = {
+        "model": c.model.state_dict(),
+        "optimizer": c.optimizer.state_dict(),
+        "scheduler": c.scheduler.state_dict(),
+        "step": c.trainer.max_steps,
+        "model_config": target_config(c.model, c.model.model_args()),
+        "tokenizer": c.tokenizer.state(),
+        "config": config,
+    }
+    c.tracker.log_artifact(save_checkpoint(checkpoint, output_dir / "checkpoints" / "final.pt"), "checkpoints")
+    model_dir = write_model_dir(output_dir / "model", c.model, c.tokenizer, c.task.text_format, c.task.generation_defaults(), config)
+    c.tracker.log_artifact(model_dir / "tokenizer.json", "tokenizer")
+    if c.tracker.register_as is None:
+        return None
+    return c.tracker.register(model_dir, input_example=c.task.sample_prompts(1))
+
+
+def check_reload(c: Components, model_uri: str, prompts: list[str], expected: list[str]) -> None:
+    """Reload the registered model from the store and check it answers as the trained model did."""
+    got = c.tracker.load(model_uri).complete(prompts)
+    if got != expected:
+        raise RuntimeError(f"{model_uri} reloaded answers {got} for {prompts}, but the trained model answered {expected}")
+    c.tracker.set_tag("reload_check", "passed")
+    log.info("reloaded %s: %s", model_uri, "  ".join(f"{p} -> {a}" for p, a in zip(prompts, got)))
+
+
+def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
+    """Build everything from `cfg`, train, evaluate, export and register; returns the validation objective."""
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    c = build_components(cfg)
+    with c.tracker.run(config, overrides or []):
+        val = fit(c)
+        prompts, completions = evaluate(c)
+        model_uri = export(c, Path(cfg.output_dir), config)
+        if model_uri is not None:
+            check_reload(c, model_uri, prompts, completions)
+        log.info("run %s finished; registered model: %s", c.tracker.run_id, model_uri)
+    return val[f"val/{c.task.objective}"]

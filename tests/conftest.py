@@ -22,6 +22,7 @@ SMALL = [
     "data.batch_size=128",
     "model.d_model=64",
     "model.n_layers=2",
+    "optimizer.lr=3e-3",
     "trainer.eval_every=400",
     "trainer.log_every=50",
     "hardware=cpu",

@@ -35,6 +35,7 @@ def test_a_run_records_params_metrics_tags_artifacts_and_registers(store, tmp_pa
     assert [m.step for m in client.get_metric_history(r.info.run_id, "val/loss")] == [10, 20]
     assert len(r.data.tags["git_commit"]) in (40, 7) or r.data.tags["git_commit"] == "unknown"
     assert r.data.tags["git_dirty"] in ("true", "false", "unknown") and "command" in r.data.tags
+    assert r.data.tags["reload_check"] == "passed"  # the registered model, reloaded, answered as the trained one
     artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
     assert {"config.yaml", "overrides.txt", "samples.txt", "checkpoints", "tokenizer"} <= artifacts
     assert "model.d_model=32" in mlflow.artifacts.load_text(f"runs:/{r.info.run_id}/overrides.txt")

@@ -99,14 +99,21 @@ class MlflowTracker:
     def log_metrics(self, metrics: dict, step: int) -> None:
         mlflow.log_metrics(metrics, step=step)
 
+    def load(self, model_uri: str):
+        """The predictor of a model in this tracker's store."""
+        return load_registered(model_uri, self.resolved_uri)[0]
+
+    def set_tag(self, key: str, value: str) -> None:
+        mlflow.set_tag(key, value)
+
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         mlflow.log_text(text, artifact_file)
 
-    def register(self, model_dir: str | Path, input_example: list[str]) -> str | None:
-        """Log the exported folder as a pyfunc model and register it; returns the model URI."""
+    def register(self, model_dir: str | Path, input_example: list[str]) -> str:
+        """Log the exported folder as a pyfunc model and register it; returns `models:/NAME/VERSION`."""
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(_ENTRY),
@@ -116,7 +123,7 @@ class MlflowTracker:
             pip_requirements=_requirements(),
             registered_model_name=self.register_as,
         )
-        return info.model_uri
+        return f"models:/{self.register_as}/{info.registered_model_version}"
 
 
 def _requirements() -> list[str]:

@@ -1,0 +1,35 @@
+"""Contributor sessions: `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s quickstart`."""
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "venv"
+
+TORCH = "torch==2.13.0"  # the CPU build; install it before the project or pip pulls the CUDA build
+
+
+def install(session: nox.Session) -> None:
+    session.install(TORCH)
+    session.install("-e", ".[test]")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (the same command as README and CI)."""
+    install(session)
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff")
+    session.run("ruff", "check", "mlm_lab", "tests", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "mlm_lab", "tests", "bench", "noxfile.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks with speed and quality targets; figures go to bench/README.md."""
+    install(session)
+    session.run("python", "bench/arithmetic_e2e.py", *session.posargs)
