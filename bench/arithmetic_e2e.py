@@ -93,7 +93,9 @@ def main() -> None:
             f"| {r['tokens_per_second_median']:.0f} | {r['run_id']} |"
         )
     print(json.dumps(results))
-    missed = [r for r in results if r["wall_s"] > args.max_seconds or min(r["test_exact_match"], r["fresh_exact_match"]) < args.min_exact_match]
+    missed = [
+        r for r in results if r["wall_s"] > args.max_seconds or min(r["test_exact_match"], r["fresh_exact_match"]) < args.min_exact_match
+    ]
     if missed:
         raise SystemExit(f"target missed (<= {args.max_seconds} s, >= {args.min_exact_match} exact match): {missed}")
 
