@@ -1,5 +1,9 @@
 """Errors that mlm_lab raises for bad input: each names the key at fault and how to fix it."""
 
+import dataclasses
+import types
+import typing
+
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key and the fix."""
@@ -13,10 +17,6 @@ def require(condition: bool, key: str, problem: str, fix: str) -> None:
 
 def check_field_types(obj, prefix: str) -> None:
     """Check a dataclass instance's fields against their annotations (int, float, bool, str, X | None)."""
-    import dataclasses
-    import types
-    import typing
-
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         allowed = typing.get_args(f.type) if isinstance(f.type, types.UnionType) else (f.type,)

@@ -25,9 +25,7 @@ def target_config(obj, args: dict) -> dict:
 def write_model_dir(directory, model, tokenizer, text_format, generation_defaults: dict, config: dict) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model_args = {k: v for k, v in model.model_args().items() if k != "vocab_size"}
-    spec = {**target_config(model, model_args), "vocab_size": tokenizer.vocab_size}
-    (directory / "model.json").write_text(json.dumps(spec, indent=2))
+    (directory / "model.json").write_text(json.dumps(target_config(model, model.model_args()), indent=2))
     save_checkpoint({k: v.detach().cpu() for k, v in model.state_dict().items()}, directory / "model.pt")
     tokenizer.save(directory)
     (directory / "text_format.json").write_text(json.dumps(text_format.to_config(), indent=2))

@@ -20,13 +20,20 @@ print(json.dumps({
     "list": m.predict(["12+34=", "5+7=", "99+99=", "0+8="]),
     "frame": m.predict(pd.DataFrame({"prompt": ["12+34="]})),
     "short": m.predict(["12+34="], params={"max_new_tokens": 1}),
+    "top_k_1": m.predict(["12+34=", "5+7="], params={"temperature": 1.5, "top_k": 1, "seed": 3}),
+    "top_p_0": m.predict(["12+34=", "5+7="], params={"temperature": 1.5, "top_p": 1e-9}),
+    "hot": [m.predict(["12+34="] * 64, params={"temperature": 50.0, "seed": s}) for s in (1, 1, 2)],
 }))
 """
 
 
 def test_reloads_in_a_fresh_process_without_the_output_dir(trained, tmp_path):
     workdir, uri = trained
-    shutil.rmtree(workdir / "outputs")  # Hydra's output dir: the registered model must not need it
+    run_dirs = list((workdir / "outputs").glob("*/*"))
+    assert len(run_dirs) == 1  # Hydra's own outputs still land in its output dir
+    assert {".hydra", "train.log", "checkpoints", "model"} <= {p.name for p in run_dirs[0].iterdir()}
+    assert {"config.yaml", "overrides.yaml", "hydra.yaml"} <= {p.name for p in (run_dirs[0] / ".hydra").iterdir()}
+    shutil.rmtree(workdir / "outputs")  # the registered model must not need Hydra's output dir
     env_result = subprocess.run(
         [sys.executable, "-c", RELOAD],
         cwd=tmp_path,
@@ -40,6 +47,9 @@ def test_reloads_in_a_fresh_process_without_the_output_dir(trained, tmp_path):
     assert out["list"] == ["46", "12", "198", "8"]
     assert out["frame"] == ["46"]
     assert out["short"] == ["6"]  # one token of the reversed answer "64": params reach generation
+    assert out["top_k_1"] == out["top_p_0"] == ["46", "12"]  # sampling restricted to the top token is greedy
+    same, again, other = out["hot"]
+    assert same == again and same != other  # a seed makes hot sampling reproducible
 
 
 def test_generate_cli(trained, tmp_path):

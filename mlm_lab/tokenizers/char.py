@@ -52,7 +52,3 @@ class CharTokenizer:
         path = Path(directory) / "tokenizer.json"
         path.write_text(json.dumps(self.state()))
         return path
-
-    @classmethod
-    def load(cls, directory: str | Path) -> "CharTokenizer":
-        return cls.from_state(json.loads((Path(directory) / "tokenizer.json").read_text()))
