@@ -15,7 +15,9 @@ def quote_prompt_args(argv: list[str]) -> list[str]:
     for arg in argv:
         m = _PROMPT_ARG.match(arg)
         if m and not re.match(r"^\s*['\"\[]", m.group(2)):
-            value = m.group(2).replace("\\", "\\\\").replace("'", "\\'")
+            # Hydra's quoted strings: escape quotes, and double backslashes only where they precede a quote
+            value = re.sub(r"(\\*)'", lambda q: q.group(1) * 2 + "\\'", m.group(2))
+            value = re.sub(r"(\\+)$", lambda q: q.group(1) * 2, value)
             arg = f"{m.group(1)}='{value}'"
         out.append(arg)
     return out

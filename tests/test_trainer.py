@@ -7,7 +7,7 @@ from mlm_lab.generation import Predictor
 from mlm_lab.hardware import Hardware
 from mlm_lab.models.gpt import GPT
 from mlm_lab.tokenizers.char import CharTokenizer
-from mlm_lab.training.schedules import constant, cosine_warmup
+from mlm_lab.training.schedules import constant
 from mlm_lab.training.trainer import NonFiniteLossError, Trainer, evaluate_loss
 
 
@@ -70,18 +70,3 @@ def test_non_finite_loss_stops_with_the_step():
 def test_bad_trainer_settings(kwargs, key):
     with pytest.raises(ConfigError, match=key):
         Trainer(**kwargs)
-
-
-def test_cosine_warmup_shape():
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = cosine_warmup(opt, total_steps=110, warmup_steps=10, min_lr_ratio=0.1)
-    lrs = []
-    for _ in range(110):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
-    assert lrs[60] == pytest.approx(0.55, abs=0.01)
-    assert min(lrs[10:]) >= 0.1 - 1e-9 and lrs[-1] == pytest.approx(0.1, abs=1e-3)
-    with pytest.raises(ConfigError, match="scheduler.min_lr_ratio"):
-        cosine_warmup(opt, 10, min_lr_ratio=2.0)
