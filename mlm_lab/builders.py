@@ -1,22 +1,24 @@
 """The one place that calls `hydra.utils.instantiate`.
 
-Before building, a config's keys are checked against its target's signature, so a misspelt or
-unknown key fails with the key's full name instead of a TypeError from deep inside a constructor.
+Before building, a config's keys and simple value types are checked against its target's
+signature, so a misspelt key or a wrong type fails with the key's full name instead of a
+TypeError from deep inside a constructor.
 """
 
 import inspect
+import typing
 from typing import Any
 
 import hydra.utils
 from omegaconf import DictConfig, OmegaConf
 
-from mlm_lab.errors import ConfigError
+from mlm_lab.errors import ConfigError, check_type
 
 _HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 
 def check_signature(cfg: DictConfig | dict, name: str) -> None:
-    """Fail if `cfg` names a key its `_target_` does not accept."""
+    """Fail if `cfg` names a key its `_target_` does not accept, or a value of the wrong simple type."""
     node = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
     target_path = node.get("_target_")
     if target_path is None:
@@ -37,6 +39,17 @@ def check_signature(cfg: DictConfig | dict, name: str) -> None:
         raise ConfigError(
             f"{name}: {target_path} does not accept {', '.join(f'{name}.{k}' for k in unknown)}. Fix: remove it or use one of: {accepted}"
         )
+    hints = _type_hints(target)
+    for key in node.keys():
+        if key in hints and key not in _HYDRA_KEYS:
+            check_type(node[key], hints[key], f"{name}.{key}")
+
+
+def _type_hints(target) -> dict:
+    try:
+        return typing.get_type_hints(target.__init__ if inspect.isclass(target) else target)
+    except Exception:
+        return {}  # unresolvable annotations: the key check above still applies
 
 
 def build(cfg: DictConfig | dict, name: str) -> Any:

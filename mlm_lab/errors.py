@@ -15,16 +15,27 @@ def require(condition: bool, key: str, problem: str, fix: str) -> None:
         raise ConfigError(f"{key}: {problem}. Fix: {fix}")
 
 
+def check_type(value, annotation, key: str) -> None:
+    """Raise ConfigError unless `value` fits `annotation` (int, float, bool, str, unions of them, X | None).
+
+    Annotations of other kinds (containers, tensors, Any) are not checked.
+    """
+    union = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+    allowed = typing.get_args(annotation) if union else (annotation,)
+    if not all(t in _SIMPLE for t in allowed):
+        return
+    names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+    ok = any(_is_instance(value, t) for t in allowed)
+    require(ok, key, f"expected {names}, got {value!r}", f"set {key} to a value of type {names}")
+
+
 def check_field_types(obj, prefix: str) -> None:
-    """Check a dataclass instance's fields against their annotations (int, float, bool, str, X | None)."""
+    """Check a dataclass instance's fields against their annotations."""
     for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        allowed = typing.get_args(f.type) if isinstance(f.type, types.UnionType) else (f.type,)
-        if not all(isinstance(t, type) for t in allowed):
-            continue
-        ok = any(_is_instance(value, t) for t in allowed)
-        names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
-        require(ok, f"{prefix}.{f.name}", f"expected {names}, got {value!r}", f"set {prefix}.{f.name} to a value of type {names}")
+        check_type(getattr(obj, f.name), f.type, f"{prefix}.{f.name}")
+
+
+_SIMPLE = (int, float, bool, str, type(None))
 
 
 def _is_instance(value, t: type) -> bool:

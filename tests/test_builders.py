@@ -28,3 +28,10 @@ def test_missing_or_bad_target():
 def test_config_errors_inside_constructors_surface_unwrapped():
     with pytest.raises(ConfigError, match="tokenizer.alphabet"):
         build({"_target_": "mlm_lab.tokenizers.char.CharTokenizer", "alphabet": ""}, "tokenizer")
+
+
+def test_wrong_simple_types_name_the_key_before_building():
+    with pytest.raises(ConfigError, match=r"data\.high: expected int, got 'abc'"):
+        build({"_target_": "mlm_lab.data.arithmetic_task.ArithmeticTask", "high": "abc"}, "data")
+    with pytest.raises(ConfigError, match=r"tokenizer\.alphabet: expected str"):
+        build({"_target_": "mlm_lab.tokenizers.char.CharTokenizer", "alphabet": 5}, "tokenizer")

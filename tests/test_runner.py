@@ -69,6 +69,10 @@ def test_non_finite_loss_fails_the_run_and_registers_nothing(store, tmp_path):
         ("data.ops=+%", "data.ops"),
         ("trainer.max_steps=0", "trainer.max_steps"),
         ("data.batch_size=0", "data.batch_size"),
+        ("data.high=abc", "data.high"),
+        ("model.d_model=wide", "model.d_model"),
+        ("scheduler.warmup_steps=1.5", "scheduler.warmup_steps"),
+        ("optimizer.lr=fast", "optimizer.lr"),
     ],
 )
 def test_bad_input_is_refused_before_any_run_starts(store, tmp_path, override, key):
