@@ -17,15 +17,15 @@ from mlm_lab.tokenizers import load_tokenizer
 from mlm_lab.training.checkpoint import load_checkpoint, save_checkpoint
 
 
-def target_config(obj, args: dict) -> dict:
-    """A `_target_` config naming `obj`'s class, with `args`."""
-    return {"_target_": f"{type(obj).__module__}.{type(obj).__qualname__}", **args}
+def model_spec(model) -> dict:
+    """The `_target_` config that rebuilds `model` (saved as model.json and in checkpoints)."""
+    return {"_target_": model.builder, **model.model_args()}
 
 
 def write_model_dir(directory, model, tokenizer, text_format, generation_defaults: dict, config: dict) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "model.json").write_text(json.dumps(target_config(model, model.model_args()), indent=2))
+    (directory / "model.json").write_text(json.dumps(model_spec(model), indent=2))
     save_checkpoint({k: v.detach().cpu() for k, v in model.state_dict().items()}, directory / "model.pt")
     tokenizer.save(directory)
     (directory / "text_format.json").write_text(json.dumps(text_format.to_config(), indent=2))

@@ -14,6 +14,9 @@ class GenerationParams:
     top_k: int | None = None  # sample among the k most likely tokens only
     top_p: float | None = None  # sample from the smallest set of tokens whose probability reaches p
     seed: int | None = None  # seed for reproducible sampling
+    num_samples: int = 1  # completions per prompt
+    stop: list[str] | None = None  # cut each completion at the first of these strings
+    use_cache: bool = True  # KV cache: feed one new token per step instead of the whole sequence
 
     def __post_init__(self):
         require(self.max_new_tokens > 0, "max_new_tokens", f"must be positive, got {self.max_new_tokens}", "pass max_new_tokens >= 1")
@@ -25,6 +28,7 @@ class GenerationParams:
             f"must be in (0, 1], got {self.top_p}",
             "pass top_p in (0, 1] or leave it unset",
         )
+        require(self.num_samples >= 1, "num_samples", f"must be >= 1, got {self.num_samples}", "pass num_samples=1 or more")
 
 
 def _next_token(logits: torch.Tensor, p: GenerationParams, generator: torch.Generator | None) -> torch.Tensor:
@@ -44,28 +48,58 @@ def _next_token(logits: torch.Tensor, p: GenerationParams, generator: torch.Gene
     return torch.multinomial(probs, 1, generator=generator)
 
 
-@torch.no_grad()
-def generate(model, idx: torch.Tensor, params: GenerationParams, eos_id: int | None = None) -> torch.Tensor:
-    """Extend each row of `idx` (equal-length prompts) by up to `max_new_tokens` tokens; returns new tokens only.
+def left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack token lists right-aligned: (B, T) ids and (B,) counts of padding per row."""
+    width = max(map(len, rows))
+    idx = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
+    for i, row in enumerate(rows):
+        idx[i, width - len(row) :] = torch.tensor(row, dtype=torch.long, device=device)
+    return idx, torch.tensor([width - len(r) for r in rows], device=device)
 
-    Rows that produced `eos_id` keep producing `eos_id`, and decoding stops once every row has.
+
+@torch.no_grad()
+def generate(model, rows: list[list[int]], params: GenerationParams, eos_id: int | None = None, pad_id: int = 0) -> list[list[int]]:
+    """New tokens for each prompt in `rows` (lists of ids, any lengths), decoded together as one batch.
+
+    Prompts are left-padded, and padding is masked out, so a prompt gets the same tokens alone or in a batch.
+    A row stops at `eos_id` (kept out of the result). With `use_cache`, each step feeds only the new token.
     """
-    context = model.config.context_length
-    generator = None
-    if params.seed is not None:
-        generator = torch.Generator(device=idx.device).manual_seed(params.seed)
-    out = idx
-    done = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
-    for _ in range(params.max_new_tokens):
-        logits, _ = model(out[:, -context:])
+    device = next(model.parameters()).device
+    idx, pad = left_pad(rows, pad_id, device)
+    has_pad = bool(pad.any())
+    total = idx.shape[1] + params.max_new_tokens
+    if total > model.config.context_length:
+        raise ValueError(
+            f"prompt of {idx.shape[1]} tokens + max_new_tokens={params.max_new_tokens} exceeds "
+            f"model.context_length={model.config.context_length}; shorten the prompt or lower max_new_tokens"
+        )
+    generator = torch.Generator(device=device).manual_seed(params.seed) if params.seed is not None else None
+    cache = model.new_cache(len(rows), total, pad if has_pad else None) if params.use_cache else None
+    logits, _ = model(idx, cache=cache, pad=pad if has_pad and cache is None else None)
+    out, done = [], torch.zeros(len(rows), dtype=torch.bool, device=device)
+    for step in range(params.max_new_tokens):
         nxt = _next_token(logits[:, -1, :].float(), params, generator)
         if eos_id is not None:
             nxt = nxt.masked_fill(done.unsqueeze(1), eos_id)
             done |= nxt.squeeze(1) == eos_id
-        out = torch.cat([out, nxt], dim=1)
-        if eos_id is not None and bool(done.all()):
+        out.append(nxt)
+        if (eos_id is not None and bool(done.all())) or step == params.max_new_tokens - 1:
             break
-    return out[:, idx.shape[1] :]
+        if cache is not None:
+            logits, _ = model(nxt, cache=cache)
+        else:
+            idx = torch.cat([idx, nxt], dim=1)
+            logits, _ = model(idx, pad=pad if has_pad else None)
+    new = torch.cat(out, dim=1).tolist()
+    return [row[: row.index(eos_id)] if eos_id is not None and eos_id in row else row for row in new]
+
+
+def cut_at_stop(text: str, stop: list[str] | None) -> str:
+    """Text up to the first occurrence of any stop string."""
+    for s in stop or []:
+        if s and s in text:
+            text = text[: text.index(s)]
+    return text
 
 
 class Predictor:
@@ -83,26 +117,23 @@ class Predictor:
         merged = {**self.defaults, **{k: v for k, v in overrides.items() if v is not None}}
         return GenerationParams(**merged)
 
-    def complete(self, prompts: list[str], batch_size: int = 1024, **overrides) -> list[str]:
+    def complete(self, prompts: list[str], batch_size: int = 256, **overrides) -> list[str]:
+        """One completion per prompt, or `num_samples` per prompt in a row (prompt 0's samples first)."""
         params = self.params(**overrides)
         tok = self.tokenizer
         encoded = [[tok.bos_id] + tok.encode(self.text_format.prompt_to_model(p)) for p in prompts]
-        results: list[str] = [""] * len(prompts)
-        by_length: dict[int, list[int]] = {}
-        for i, ids in enumerate(encoded):
-            by_length.setdefault(len(ids), []).append(i)
+        encoded = [row for row in encoded for _ in range(params.num_samples)]
+        # sort by length so each batch pads little; results go back in the callers' order
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        results: list[str] = [""] * len(encoded)
         was_training = self.model.training
         self.model.eval()
         try:
-            for indices in by_length.values():
-                for start in range(0, len(indices), batch_size):
-                    chunk = indices[start : start + batch_size]
-                    idx = torch.tensor([encoded[i] for i in chunk], device=self.device)
-                    new = generate(self.model, idx, params, eos_id=tok.eos_id).tolist()
-                    for i, row in zip(chunk, new):
-                        if tok.eos_id in row:
-                            row = row[: row.index(tok.eos_id)]
-                        results[i] = self.text_format.answer_from_model(tok.decode(row))
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                new = generate(self.model, [encoded[i] for i in chunk], params, eos_id=tok.eos_id, pad_id=tok.pad_id)
+                for i, row in zip(chunk, new):
+                    results[i] = cut_at_stop(self.text_format.answer_from_model(tok.decode(row)), params.stop)
         finally:
             self.model.train(was_training)
         return results

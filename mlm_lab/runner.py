@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlm_lab.builders import build
 from mlm_lab.errors import require
-from mlm_lab.export import target_config, write_model_dir
+from mlm_lab.export import model_spec, write_model_dir
 from mlm_lab.generation import Predictor
 from mlm_lab.training.checkpoint import save_checkpoint
 
@@ -122,7 +122,7 @@ def export(c: Components, output_dir: Path, config: dict) -> str | None:
         "optimizer": c.optimizer.state_dict(),
         "scheduler": c.scheduler.state_dict(),
         "step": c.trainer.max_steps,
-        "model_config": target_config(c.model, c.model.model_args()),
+        "model_config": model_spec(c.model),
         "tokenizer": c.tokenizer.state(),
         "config": config,
     }

@@ -1,7 +1,7 @@
 import torch
 
 from mlm_lab.data.arithmetic_task import ArithmeticTask
-from mlm_lab.models.gpt import IGNORE_INDEX
+from mlm_lab.models.transformer import IGNORE_INDEX
 from mlm_lab.tokenizers.char import CharTokenizer
 
 

@@ -5,7 +5,7 @@ from mlm_lab.errors import ConfigError
 
 
 def test_builds_partial_and_plain_targets():
-    factory = build({"_target_": "mlm_lab.models.gpt.GPT", "_partial_": True, "d_model": 16, "n_heads": 2, "n_layers": 1}, "model")
+    factory = build({"_target_": "mlm_lab.models.builders.gpt2", "_partial_": True, "d_model": 16, "n_heads": 2, "n_layers": 1}, "model")
     model = factory(vocab_size=5)
     assert model.config.d_model == 16 and model.config.vocab_size == 5
     tok = build({"_target_": "mlm_lab.tokenizers.char.CharTokenizer", "alphabet": "ab"}, "tokenizer")

@@ -3,14 +3,14 @@ import torch
 from mlm_lab.data.arithmetic_format import ArithmeticFormat
 from mlm_lab.export import load_model_dir, write_model_dir
 from mlm_lab.generation import Predictor
-from mlm_lab.models.gpt import GPT
+from mlm_lab.models.builders import llama
 from mlm_lab.tokenizers.char import CharTokenizer
 
 
 def test_model_folder_round_trip_gives_the_same_answers(tmp_path):
     torch.manual_seed(0)
     tok = CharTokenizer()
-    model = GPT(tok.vocab_size, context_length=16, d_model=32, n_layers=1, n_heads=2, tie_embeddings=False)
+    model = llama(tok.vocab_size, context_length=16, d_model=32, n_layers=1, n_heads=2, tie_embeddings=False)
     fmt = ArithmeticFormat(operand_width=3, reverse_answer=True)
     original = Predictor(model, tok, fmt, defaults={"max_new_tokens": 5})
     write_model_dir(tmp_path, model, tok, fmt, {"max_new_tokens": 5}, {"seed": 7})

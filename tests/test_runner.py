@@ -43,7 +43,7 @@ def test_a_run_records_params_metrics_tags_artifacts_and_registers(store, tmp_pa
         mlflow.artifacts.download_artifacts(f"runs:/{r.info.run_id}/checkpoints/final.pt", dst_path=str(tmp_path / "dl"))
     )
     assert ckpt["step"] == 20 and ckpt["tokenizer"]["kind"] == "char" and ckpt["config"]["model"]["d_model"] == 32
-    assert "state" in ckpt["optimizer"] and ckpt["model_config"]["_target_"] == "mlm_lab.models.gpt.GPT"
+    assert "state" in ckpt["optimizer"] and ckpt["model_config"]["_target_"] == "mlm_lab.models.transformer.from_config"
     versions = client.search_model_versions("name='arithmetic'")
     assert len(versions) == 1 and versions[0].run_id == r.info.run_id
 

@@ -5,7 +5,7 @@ from mlm_lab.data.arithmetic_task import ArithmeticTask
 from mlm_lab.errors import ConfigError
 from mlm_lab.generation import Predictor
 from mlm_lab.hardware import Hardware
-from mlm_lab.models.gpt import GPT
+from mlm_lab.models.builders import gpt2
 from mlm_lab.tokenizers.char import CharTokenizer
 from mlm_lab.training.schedules import constant
 from mlm_lab.training.trainer import NonFiniteLossError, Trainer, evaluate_loss
@@ -16,7 +16,7 @@ def setup(lr=3e-3):
     tok = CharTokenizer()
     task = ArithmeticTask(high=9, n_train=60, n_val=20, n_test=20, batch_size=32)
     task.setup(tok)
-    model = GPT(tok.vocab_size, context_length=8, d_model=32, n_layers=1, n_heads=2)
+    model = gpt2(tok.vocab_size, context_length=8, d_model=32, n_layers=1, n_heads=2)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     return tok, task, model, opt
 

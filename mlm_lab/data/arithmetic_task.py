@@ -10,7 +10,7 @@ from mlm_lab.data.arithmetic import Problem, generate_splits, validate_spec
 from mlm_lab.data.arithmetic_format import ArithmeticFormat
 from mlm_lab.errors import require
 from mlm_lab.evaluation.exact_match import exact_match
-from mlm_lab.models.gpt import IGNORE_INDEX
+from mlm_lab.models.transformer import IGNORE_INDEX
 
 
 class ArithmeticTask:

@@ -1,0 +1,143 @@
+"""One decoder-only transformer for GPT-2, Llama and Mixtral: block -> model, read top-down.
+
+A plain nn.Module: it knows nothing of logging, devices, optimizers or files.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from mlm_lab.models.attention import CausalSelfAttention, KVCache, attention_mask
+from mlm_lab.models.config import TransformerConfig
+from mlm_lab.models.mlp import GeluMLP, SwiGLU
+from mlm_lab.models.moe import MoE
+from mlm_lab.models.norms import make_norm
+from mlm_lab.models.rope import rope_tables
+
+IGNORE_INDEX = -1  # target value that the loss skips (padding, prompt tokens)
+_MLPS = {"gelu": GeluMLP, "swiglu": SwiGLU, "moe": MoE}
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.norm_1 = make_norm(cfg.norm, cfg.d_model, cfg.bias)
+        self.attn = CausalSelfAttention(cfg)
+        self.norm_2 = make_norm(cfg.norm, cfg.d_model, cfg.bias)
+        self.mlp = _MLPS[cfg.mlp](cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, rope=None, cache=None, layer=0, mask=None):
+        x = x + self.drop(self.attn(self.norm_1(x), rope, cache, layer, mask))
+        return x + self.drop(self.mlp(self.norm_2(x)))
+
+
+class Transformer(nn.Module):
+    """`forward(idx, targets=None) -> (logits, loss)`; `cache`/`pad` serve incremental decoding."""
+
+    builder = "mlm_lab.models.transformer.from_config"  # the `_target_` that rebuilds a model from model_args()
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.config = cfg = config
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_emb = nn.Embedding(cfg.context_length, cfg.d_model) if cfg.positions == "learned" else None
+        if cfg.positions == "rope":
+            cos, sin = rope_tables(cfg.head_dim, cfg.context_length, cfg.rope_theta)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layers))
+        self.norm_f = make_norm(cfg.norm, cfg.d_model, cfg.bias)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.head.weight = self.tok_emb.weight
+        self.apply(self._init_weights)
+        # GPT-2: scale residual projections by 1/sqrt(2 * n_layers) so the stream's variance stays put.
+        for name, p in self.named_parameters():
+            if name.endswith("proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def model_args(self) -> dict:
+        """The `TransformerConfig` fields that rebuild this model (JSON-serialisable)."""
+        return self.config.to_dict()
+
+    def num_parameters(self, non_embedding: bool = False) -> int:
+        """Parameters counted once (tied weights once); `non_embedding` leaves out token and position tables."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.tok_emb.weight.numel() + (self.pos_emb.weight.numel() if self.pos_emb is not None else 0)
+        return n
+
+    def new_cache(self, batch_size: int, max_length: int, pad: torch.Tensor | None = None) -> KVCache:
+        if max_length > self.config.context_length:
+            raise ValueError(self._too_long(max_length))
+        p = self.tok_emb.weight
+        return KVCache(self.config, batch_size, max_length, p.device, p.dtype, pad)
+
+    def _too_long(self, length: int) -> str:
+        return (
+            f"sequence of {length} tokens exceeds model.context_length={self.config.context_length}; "
+            "shorten the prompt, lower max_new_tokens, or train with a longer model.context_length"
+        )
+
+    def _positions(self, T: int, start: int, pad: torch.Tensor | None, device) -> torch.Tensor:
+        pos = torch.arange(start, start + T, device=device)
+        return pos if pad is None else (pos[None, :] - pad[:, None]).clamp(min=0)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None, pad: torch.Tensor | None = None):
+        """Logits for `idx` (B, T); with `targets`, the mean cross-entropy over targets != IGNORE_INDEX.
+
+        `pad` (B,) counts each row's left padding; with a `cache`, `idx` continues the cached positions.
+        """
+        B, T = idx.shape
+        start = cache.length if cache is not None else 0
+        if start + T > self.config.context_length:
+            raise ValueError(self._too_long(start + T))
+        pad = cache.pad if cache is not None and pad is None else pad
+        pos = self._positions(T, start, pad, idx.device)
+        x = self.tok_emb(idx)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(pos)
+        rope = None
+        if self.pos_emb is None:
+            cos, sin = self.rope_cos[pos], self.rope_sin[pos]
+            rope = (cos, sin) if pad is None else (cos[:, None], sin[:, None])
+        x = self.drop(x)
+        mask = attention_mask(pad, start, T, start + T, idx.device)
+        for i, block in enumerate(self.blocks):
+            if self.config.gradient_checkpointing and self.training and cache is None:
+                x = checkpoint(block, x, rope, None, i, mask, use_reentrant=False)
+            else:
+                x = block(x, rope, cache, i, mask)
+        if cache is not None:
+            cache.length += T
+        logits = self.head(self.norm_f(x))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX)
+            if self.config.mlp == "moe" and self.config.aux_loss_weight > 0:
+                loss = loss + self.config.aux_loss_weight * self.aux_loss()
+        return logits, loss
+
+    def aux_loss(self) -> torch.Tensor:
+        """Mean load-balancing loss of the MoE layers in the last forward (0 without MoE)."""
+        losses = [b.mlp.aux_loss for b in self.blocks if isinstance(b.mlp, MoE)]
+        return torch.stack(losses).mean() if losses else torch.zeros(())
+
+
+def from_config(**fields) -> Transformer:
+    """Rebuild a model from its `TransformerConfig` fields (what an exported model.json stores)."""
+    return Transformer(TransformerConfig(**fields))

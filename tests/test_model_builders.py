@@ -1,0 +1,23 @@
+import pytest
+
+from mlm_lab.models.builders import gpt2, llama, llama2c_15m, llama2c_260k, mixtral
+
+
+def test_architectures_use_their_blocks():
+    g, l, m = gpt2(10), llama(10), mixtral(10)
+    assert g.config.norm == "layernorm" and g.config.mlp == "gelu" and g.config.positions == "learned" and g.config.bias
+    assert l.config.norm == "rmsnorm" and l.config.mlp == "swiglu" and l.config.positions == "rope" and not l.config.bias
+    assert m.config.mlp == "moe" and m.config.n_experts == 4 and m.config.top_k == 2
+    assert g.pos_emb is not None and l.pos_emb is None
+
+
+@pytest.mark.parametrize("builder, vocab, expected", [(llama2c_15m, 32000, 15_191_712), (llama2c_260k, 512, 260_032)])
+def test_named_sizes_reproduce_the_published_parameter_counts(builder, vocab, expected):
+    # llama2.c's table: stories15M has 15M parameters, stories260K 260K (shared classifier weights)
+    assert builder(vocab).num_parameters() == expected
+
+
+def test_named_size_overrides_keep_the_kv_ratio():
+    model = llama2c_260k(512, n_heads=4, d_model=32)
+    assert model.config.n_heads == 4 and model.config.n_kv_heads == 2 and model.config.d_model == 32
+    assert llama2c_15m(100).config.d_model == 288
