@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from mlm_lab.builders import build
 from mlm_lab.generation import Predictor
+from mlm_lab.models.loading import load_weights
 from mlm_lab.tokenizers import load_tokenizer
 from mlm_lab.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -42,8 +43,9 @@ def load_model_dir(directory, device: str | torch.device = "cpu") -> tuple[Predi
     ]
     if missing:
         raise FileNotFoundError(f"{directory} is not an mlm_lab model folder: missing {', '.join(missing)}")
-    model = build(json.loads((directory / "model.json").read_text()), "model")
-    model.load_state_dict(load_checkpoint(directory / "model.pt"))
+    spec = json.loads((directory / "model.json").read_text())
+    model = build(spec, "model")
+    load_weights(model, load_checkpoint(directory / "model.pt"), source_config=spec)
     model.to(device).eval()
     tokenizer = load_tokenizer(directory)
     text_format = build(json.loads((directory / "text_format.json").read_text()), "text_format")

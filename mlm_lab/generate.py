@@ -23,9 +23,11 @@ def run(cfg: DictConfig) -> list[str]:
         top_k=cfg.top_k,
         top_p=cfg.top_p,
         seed=cfg.seed,
+        num_samples=cfg.num_samples,
+        stop=OmegaConf.to_container(cfg.stop) if OmegaConf.is_list(cfg.stop) else ([cfg.stop] if cfg.stop else None),
+        use_cache=cfg.use_cache,
     )
-    for completion in completions:
-        print(completion)
+    print(cfg.separator.join(completions))
     return completions
 
 

@@ -36,6 +36,7 @@ class Hardware:
     device: Device = Device.auto  # auto picks cuda, then mps, then cpu
     precision: Precision = Precision.fp32  # bf16 runs matmuls under autocast
     threads: int | None = None  # CPU threads for torch; null keeps torch's default
+    compile: bool = False  # train through torch.compile(model); generation and export use the plain module
 
     def __post_init__(self):
         self.device = _choice(Device, self.device, "hardware.device")

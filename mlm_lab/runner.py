@@ -14,10 +14,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mlm_lab.builders import build
-from mlm_lab.errors import require
+from mlm_lab.errors import ConfigError, require
 from mlm_lab.export import model_spec, write_model_dir
 from mlm_lab.generation import Predictor
-from mlm_lab.training.checkpoint import save_checkpoint
+from mlm_lab.models.loading import load_weights
+from mlm_lab.training.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,16 @@ class Components:
         return Predictor(self.model, self.tokenizer, self.task.text_format, self.hardware.torch_device, self.task.generation_defaults())
 
 
+def init_weights(model, path: str, include: list[str] | None) -> None:
+    """Start from a checkpoint's weights: all of them, or only the keys under `include` prefixes."""
+    try:
+        checkpoint = load_checkpoint(path)
+        loaded = load_weights(model, checkpoint["model"], checkpoint.get("model_config"), include)
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError(f"trainer.init_from: cannot start from {path}: {e}") from None
+    log.info("initialised %d tensors from %s", len(loaded), path)
+
+
 def build_components(cfg: DictConfig) -> Components:
     """Settings, seed, tokenizer, data, model, optimizer, schedule: every bad value fails here."""
     hardware = build(cfg.hardware, "hardware")
@@ -91,6 +102,8 @@ def build_components(cfg: DictConfig) -> Components:
     task = build(cfg.data, "data")
     task.setup(tokenizer)
     model = build_model(cfg.model, tokenizer, task, hardware)
+    if trainer.init_from:
+        init_weights(model, trainer.init_from, trainer.init_include)
     optimizer = build(cfg.optimizer, "optimizer")(model.parameters())
     scheduler = build(cfg.scheduler, "scheduler")(optimizer, total_steps=trainer.max_steps)
     log.info("model: %s, %d parameters, on %s", type(model).__name__, model.num_parameters(), hardware.torch_device)
@@ -99,8 +112,10 @@ def build_components(cfg: DictConfig) -> Components:
 
 
 def fit(c: Components) -> dict:
-    c.tracker.log_metrics({"model/num_parameters": c.model.num_parameters()}, step=0)
-    return c.trainer.fit(c.model, c.optimizer, c.scheduler, c.task, c.hardware, c.predictor, c.tracker.log_metrics, c.generator)
+    counts = {"model/num_parameters": c.model.num_parameters(), "model/num_parameters_non_embedding": c.model.num_parameters(True)}
+    c.tracker.log_metrics(counts, step=0)
+    model = torch.compile(c.model) if c.hardware.compile else c.model
+    return c.trainer.fit(model, c.optimizer, c.scheduler, c.task, c.hardware, c.predictor, c.tracker.log_metrics, c.generator)
 
 
 def evaluate(c: Components) -> tuple[list[str], list[str]]:

@@ -4,11 +4,11 @@ from mlm_lab.models.builders import gpt2, llama, llama2c_15m, llama2c_260k, mixt
 
 
 def test_architectures_use_their_blocks():
-    g, l, m = gpt2(10), llama(10), mixtral(10)
+    g, lm, m = gpt2(10), llama(10), mixtral(10)
     assert g.config.norm == "layernorm" and g.config.mlp == "gelu" and g.config.positions == "learned" and g.config.bias
-    assert l.config.norm == "rmsnorm" and l.config.mlp == "swiglu" and l.config.positions == "rope" and not l.config.bias
+    assert lm.config.norm == "rmsnorm" and lm.config.mlp == "swiglu" and lm.config.positions == "rope" and not lm.config.bias
     assert m.config.mlp == "moe" and m.config.n_experts == 4 and m.config.top_k == 2
-    assert g.pos_emb is not None and l.pos_emb is None
+    assert g.pos_emb is not None and lm.pos_emb is None
 
 
 @pytest.mark.parametrize("builder, vocab, expected", [(llama2c_15m, 32000, 15_191_712), (llama2c_260k, 512, 260_032)])

@@ -23,6 +23,8 @@ print(json.dumps({
     "top_k_1": m.predict(["12+34=", "5+7="], params={"temperature": 1.5, "top_k": 1, "seed": 3}),
     "top_p_0": m.predict(["12+34=", "5+7="], params={"temperature": 1.5, "top_p": 1e-9}),
     "hot": [m.predict(["12+34="] * 64, params={"temperature": 50.0, "seed": s}) for s in (1, 1, 2)],
+    "samples": m.predict(["12+34=", "5+7="], params={"num_samples": 3}),
+    "stopped": m.predict(["12+34=", "5+7="], params={"stop": ["6", "1"]}),
 }))
 """
 
@@ -50,6 +52,8 @@ def test_reloads_in_a_fresh_process_without_the_output_dir(trained, tmp_path):
     assert out["top_k_1"] == out["top_p_0"] == ["46", "12"]  # sampling restricted to the top token is greedy
     same, again, other = out["hot"]
     assert same == again and same != other  # a seed makes hot sampling reproducible
+    assert out["samples"] == ["46", "46", "46", "12", "12", "12"]  # num_samples, grouped by prompt
+    assert out["stopped"] == ["4", ""]  # cut at the first stop string
 
 
 def test_generate_cli(trained, tmp_path):
@@ -57,8 +61,14 @@ def test_generate_cli(trained, tmp_path):
     result = run_cli(["mlm_lab.generate", "model=models:/small/latest", "prompt=12+34="], cwd=tmp_path, tracking_uri=uri)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "46"
-    many = run_cli(["mlm_lab.generate", "model=models:/small/latest", 'prompt=["1+2=","30+40="]'], cwd=tmp_path, tracking_uri=uri)
+    many = run_cli(
+        ["mlm_lab.generate", "model=models:/small/latest", 'prompt=["1+2=","30+40="]', "use_cache=false"], cwd=tmp_path, tracking_uri=uri
+    )
     assert many.stdout.strip().splitlines()[-2:] == ["3", "70"]
+    sampled = run_cli(
+        ["mlm_lab.generate", "model=models:/small/latest", "prompt=8+8=", "num_samples=2", "separator=|"], cwd=tmp_path, tracking_uri=uri
+    )
+    assert sampled.stdout.strip().splitlines()[-1] == "16|16"
     assert not (tmp_path / "outputs").exists()
 
 

@@ -30,6 +30,7 @@ def test_a_run_records_params_metrics_tags_artifacts_and_registers(store, tmp_pa
     assert objective == r.data.metrics["val/exact_match"]
     assert r.data.params["model.d_model"] == "32" and r.data.params["data.ops"] == "+" and r.data.params["seed"] == "0"
     assert r.data.params["optimizer._target_"] == "torch.optim.AdamW"
+    assert r.data.metrics["model/num_parameters"] > r.data.metrics["model/num_parameters_non_embedding"] > 0
     for metric in ["train/loss", "train/lr", "val/loss", "val/exact_match", "tokens_per_second", "test/exact_match"]:
         assert metric in r.data.metrics, metric
     assert [m.step for m in client.get_metric_history(r.info.run_id, "val/loss")] == [10, 20]
@@ -92,3 +93,34 @@ def test_tracking_uri_comes_from_the_environment_then_the_default(tmp_path, monk
     assert (tmp_path / "env.db").exists() and not (tmp_path / "mlflow.db").exists()
     _, r = only_run(env_store)
     assert r.info.status == "FINISHED" and MlflowClient(env_store).search_registered_models() == []
+
+
+def test_init_from_a_checkpoint_whole_or_in_part(store, tmp_path):
+    run(store, tmp_path, "tracking.register_as=null")
+    final = tmp_path / "out" / "checkpoints" / "final.pt"
+    source = load_checkpoint(final)["model"]
+    overrides = [*SMALL, "trainer.max_steps=1", "trainer.eval_every=1", f"tracking.uri={store}", "tracking.register_as=null"]
+    with pytest.raises(
+        ConfigError, match=r"(?s)trainer.init_from: .*missing from the checkpoint:\n  blocks\.2.*n_layers: checkpoint 2, model 3"
+    ):
+        train(compose_config([*overrides, "model.n_layers=3", f"trainer.init_from={final}", f"output_dir={tmp_path / 'o2'}"]))
+    cfg = compose_config(
+        [
+            *overrides,
+            "model.n_layers=3",
+            f"trainer.init_from={final}",
+            "trainer.init_include=[tok_emb.,pos_emb.]",
+            f"output_dir={tmp_path / 'o3'}",
+        ]
+    )
+    train(cfg)
+    ckpt = load_checkpoint(tmp_path / "o3" / "checkpoints" / "final.pt")
+    assert ckpt["config"]["trainer"]["init_include"] == ["tok_emb.", "pos_emb."]
+    # one optimizer step moved them a little from the loaded values, far less than a fresh init differs
+    assert (ckpt["model"]["pos_emb.weight"] - source["pos_emb.weight"]).abs().max() < 0.01
+
+
+def test_compiled_training_runs_and_exports_plain_weights(store, tmp_path):
+    run(store, tmp_path, "hardware.compile=true", "trainer.max_steps=3", "trainer.eval_every=3", "tracking.register_as=null")
+    ckpt = load_checkpoint(tmp_path / "out" / "checkpoints" / "final.pt")
+    assert not any(k.startswith("_orig_mod.") for k in ckpt["model"])

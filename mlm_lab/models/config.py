@@ -53,7 +53,9 @@ class TransformerConfig:
             value = getattr(self, key)
             require(value in choices, f"model.{key}", f"unknown choice {value!r}", f"use one of {list(choices)}")
         if self.positions == "rope":
-            require(self.head_dim % 2 == 0, "model.d_model", f"RoPE needs an even head size, got {self.head_dim}", "make d_model / n_heads even")
+            require(
+                self.head_dim % 2 == 0, "model.d_model", f"RoPE needs an even head size, got {self.head_dim}", "make d_model / n_heads even"
+            )
         if self.d_ff is None:
             self.d_ff = 4 * self.d_model if self.mlp == "gelu" else 32 * -(-(8 * self.d_model // 3) // 32)
         require(self.d_ff > 0, "model.d_ff", f"must be positive, got {self.d_ff}", "set model.d_ff to a positive integer or null")

@@ -97,7 +97,9 @@ class Transformer(nn.Module):
         pos = torch.arange(start, start + T, device=device)
         return pos if pad is None else (pos[None, :] - pad[:, None]).clamp(min=0)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None, pad: torch.Tensor | None = None):
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None, pad: torch.Tensor | None = None
+    ):
         """Logits for `idx` (B, T); with `targets`, the mean cross-entropy over targets != IGNORE_INDEX.
 
         `pad` (B,) counts each row's left padding; with a `cache`, `idx` continues the cached positions.

@@ -27,6 +27,8 @@ SIGNATURE = ModelSignature(
             ParamSpec("top_k", "long", None),
             ParamSpec("top_p", "double", None),
             ParamSpec("seed", "long", None),
+            ParamSpec("num_samples", "long", None),
+            ParamSpec("stop", "string", [], shape=(-1,)),  # an empty list: no stop strings
         ]
     ),
 )

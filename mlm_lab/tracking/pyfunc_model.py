@@ -6,7 +6,15 @@ travel as plain files under the `model_dir` artifact.
 
 import mlflow.pyfunc
 
-GENERATION_PARAMS = {"max_new_tokens": int, "temperature": float, "top_k": int, "top_p": float, "seed": int}
+GENERATION_PARAMS = {
+    "max_new_tokens": int,
+    "temperature": float,
+    "top_k": int,
+    "top_p": float,
+    "seed": int,
+    "num_samples": int,
+    "stop": lambda v: [v] if isinstance(v, str) else [str(s) for s in v],
+}
 
 
 def prompts_from_input(model_input) -> list[str]:
@@ -38,5 +46,5 @@ class LanguageModelPyfunc(mlflow.pyfunc.PythonModel):
         self.predictor, self.config = load_model_dir(self.model_dir)
 
     def predict(self, context, model_input, params=None):
-        params = {k: GENERATION_PARAMS[k](v) for k, v in (params or {}).items() if k in GENERATION_PARAMS and v is not None}
+        params = {k: GENERATION_PARAMS[k](v) for k, v in (params or {}).items() if k in GENERATION_PARAMS and v is not None and v != []}
         return self.predictor.complete(prompts_from_input(model_input), **params)

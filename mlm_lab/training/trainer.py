@@ -42,6 +42,8 @@ class Trainer:
     eval_every: int = 100  # steps between evaluations (val loss and task metrics); the last step always evaluates
     log_every: int = 10  # steps between train/loss, train/lr and tokens_per_second points
     grad_clip: float | None = 1.0  # clip the global gradient norm to this value; null disables clipping
+    init_from: str | None = None  # start from this checkpoint's weights (a .pt written by a run)
+    init_include: list[str] | None = None  # with init_from: load only keys with these prefixes (e.g. [tok_emb.])
 
     def __post_init__(self):
         for key in ("max_steps", "eval_every", "log_every"):
