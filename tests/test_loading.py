@@ -46,11 +46,11 @@ def test_other_architecture_lists_missing_and_unexpected_keys():
 
 def test_explicit_partial_load_reuses_only_what_was_asked():
     src, dst = tiny(vocab=11, d_model=16), tiny(vocab=11, d_model=16, n_layers=2, seed=5)
-    block_before = dst.blocks[1].attn.qkv.weight.clone()
+    block_before = dst.blocks[1].attn.q.weight.clone()
     loaded = load_weights(dst, src.state_dict(), include=["tok_emb.", "blocks.0."])
     assert "tok_emb.weight" in loaded and all(k.startswith(("tok_emb.", "blocks.0.")) for k in loaded)
     assert torch.equal(dst.tok_emb.weight, src.tok_emb.weight)
-    assert torch.equal(dst.blocks[0].attn.qkv.weight, src.blocks[0].attn.qkv.weight)
-    assert torch.equal(dst.blocks[1].attn.qkv.weight, block_before)
+    assert torch.equal(dst.blocks[0].attn.q.weight, src.blocks[0].attn.q.weight)
+    assert torch.equal(dst.blocks[1].attn.q.weight, block_before)
     with pytest.raises(ValueError, match="matches no parameter"):
         load_weights(dst, src.state_dict(), include=["nothing."])

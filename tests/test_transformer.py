@@ -87,8 +87,8 @@ def test_parameter_counts():
 
 def test_grouped_query_attention_shrinks_kv_projections():
     full, grouped = tiny("llama"), tiny("llama", n_kv_heads=1)
-    assert full.blocks[0].attn.qkv.weight.shape == (3 * 32, 32)
-    assert grouped.blocks[0].attn.qkv.weight.shape == (32 + 2 * 8, 32)
+    assert full.blocks[0].attn.k.weight.shape == full.blocks[0].attn.v.weight.shape == (32, 32)
+    assert grouped.blocks[0].attn.k.weight.shape == grouped.blocks[0].attn.v.weight.shape == (8, 32)
 
 
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients():

@@ -18,13 +18,13 @@ class GeluMLP(nn.Module):
 
 
 class SwiGLU(nn.Module):
-    """proj(silu(gate(x)) * up(x)), with gate and up fused into one matmul."""
+    """proj(silu(gate(x)) * up(x))."""
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
-        self.gate_up = nn.Linear(cfg.d_model, 2 * cfg.d_ff, bias=cfg.bias)
+        self.gate = nn.Linear(cfg.d_model, cfg.d_ff, bias=cfg.bias)
+        self.up = nn.Linear(cfg.d_model, cfg.d_ff, bias=cfg.bias)
         self.proj = nn.Linear(cfg.d_ff, cfg.d_model, bias=cfg.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up(x).chunk(2, dim=-1)
-        return self.proj(F.silu(gate) * up)
+        return self.proj(F.silu(self.gate(x)) * self.up(x))

@@ -93,9 +93,9 @@ class Transformer(nn.Module):
             "shorten the prompt, lower max_new_tokens, or train with a longer model.context_length"
         )
 
-    def _positions(self, T: int, start: int, pad: torch.Tensor | None, device) -> torch.Tensor:
-        pos = torch.arange(start, start + T, device=device)
-        return pos if pad is None else (pos[None, :] - pad[:, None]).clamp(min=0)
+    def _positions(self, T: int, start: int, pad: torch.Tensor, device) -> torch.Tensor:
+        """(B, T) positions of left-padded rows: each row counts from its first real token."""
+        return (torch.arange(start, start + T, device=device)[None, :] - pad[:, None]).clamp(min=0)
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None, pad: torch.Tensor | None = None
@@ -109,10 +109,12 @@ class Transformer(nn.Module):
         if start + T > self.config.context_length:
             raise ValueError(self._too_long(start + T))
         pad = cache.pad if cache is not None and pad is None else pad
-        pos = self._positions(T, start, pad, idx.device)
+        # Without padding, positions are one contiguous range: slice the tables (a view, whose backward
+        # is a cheap slice-add) instead of gathering rows (an embedding backward, a scatter).
+        pos = slice(start, start + T) if pad is None else self._positions(T, start, pad, idx.device)
         x = self.tok_emb(idx)
         if self.pos_emb is not None:
-            x = x + self.pos_emb(pos)
+            x = x + self.pos_emb.weight[pos]
         rope = None
         if self.pos_emb is None:
             cos, sin = self.rope_cos[pos], self.rope_sin[pos]
