@@ -22,3 +22,14 @@ def test_experiment_runs_a_few_steps(experiment, store, tmp_path):
     runs = client.search_runs([client.get_experiment_by_name(cfg.name).experiment_id])
     assert [r.info.status for r in runs] == ["FINISHED"]
     assert client.search_model_versions(f"name='{cfg.tracking.register_as}'")
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in (conf_dir() / "model").glob("*.yaml")))
+def test_every_model_trains_registers_and_reloads(model, store, tmp_path):
+    overrides = [f"model={model}", "model.d_model=32", "model.n_heads=4", "model.n_layers=1", *SHRINK, *ARITHMETIC_SHRINK]
+    cfg = compose_config([*overrides, f"tracking.uri={store}", f"output_dir={tmp_path / 'out'}"])
+    train(cfg)
+    client = MlflowClient(store)
+    (run,) = client.search_runs([client.get_experiment_by_name(cfg.name).experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["reload_check"] == "passed"
+    assert run.data.params["model._target_"].endswith(model)
