@@ -1,4 +1,6 @@
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlm_lab.models.config import TransformerConfig
 from mlm_lab.models.moe import MoE, load_balancing_loss
@@ -56,3 +58,15 @@ def test_gradients_reach_every_routed_expert_and_only_those():
         else:
             assert all(g is None or g.abs().sum() == 0 for g in grads)
     assert layer.router.weight.grad is not None
+
+
+@settings(max_examples=100, deadline=None)
+@given(assignment=st.lists(st.integers(0, 3), min_size=1, max_size=64))
+def test_aux_loss_of_confident_routing_is_lowest_when_balanced(assignment):
+    # a router that is sure of its choice (probs = one-hot): loss = E * sum(share^2) >= 1, = 1 only when balanced
+    chosen = torch.tensor(assignment)[:, None]
+    probs = torch.nn.functional.one_hot(chosen[:, 0], 4).float()
+    loss = float(load_balancing_loss(probs, chosen, 4))
+    counts = torch.bincount(chosen[:, 0], minlength=4)
+    assert loss >= 1.0 - 1e-6
+    assert (abs(loss - 1.0) < 1e-6) == bool((counts == counts[0]).all())
