@@ -86,7 +86,10 @@ def init_weights(model, path: str, include: list[str] | None) -> None:
         checkpoint = load_checkpoint(path)
         loaded = load_weights(model, checkpoint["model"], checkpoint.get("model_config"), include)
     except (OSError, ValueError, KeyError) as e:
-        raise ConfigError(f"trainer.init_from: cannot start from {path}: {e}") from None
+        raise ConfigError(
+            f"trainer.init_from: cannot start from {path}: {e}\nFix: point trainer.init_from at a checkpoint written by a run "
+            "(outputs/DATE/TIME/checkpoints/final.pt), or list the tensors to reuse in trainer.init_include"
+        ) from None
     log.info("initialised %d tensors from %s", len(loaded), path)
 
 

@@ -74,6 +74,7 @@ def test_non_finite_loss_fails_the_run_and_registers_nothing(store, tmp_path):
         ("model.d_model=wide", "model.d_model"),
         ("scheduler.warmup_steps=1.5", "scheduler.warmup_steps"),
         ("optimizer.lr=fast", "optimizer.lr"),
+        ("trainer.init_from=/nonexistent/final.pt", "trainer.init_from"),
     ],
 )
 def test_bad_input_is_refused_before_any_run_starts(store, tmp_path, override, key):

@@ -113,6 +113,14 @@ def test_moe_loss_includes_the_weighted_aux_loss():
     assert model.aux_loss() >= 1.0 - 1e-5
 
 
+def test_cache_overflow_is_refused():
+    model = tiny("llama")
+    cache = model.new_cache(1, 4)
+    model(torch.ones(1, 4, dtype=torch.long), cache=cache)
+    with pytest.raises(ValueError, match="KV cache holds 4 positions, 5 needed"):
+        model(torch.ones(1, 1, dtype=torch.long), cache=cache)
+
+
 def test_too_long_inputs_are_refused_with_the_fix():
     model = tiny("gpt2")
     with pytest.raises(ValueError, match="model.context_length=48"):
