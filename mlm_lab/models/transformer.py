@@ -104,7 +104,7 @@ class Transformer(nn.Module):
 
         `pad` (B,) counts each row's left padding; with a `cache`, `idx` continues the cached positions.
         """
-        B, T = idx.shape
+        T = idx.shape[1]
         start = cache.length if cache is not None else 0
         if start + T > self.config.context_length:
             raise ValueError(self._too_long(start + T))
@@ -113,10 +113,10 @@ class Transformer(nn.Module):
         # is a cheap slice-add) instead of gathering rows (an embedding backward, a scatter).
         pos = slice(start, start + T) if pad is None else self._positions(T, start, pad, idx.device)
         x = self.tok_emb(idx)
+        rope = None
         if self.pos_emb is not None:
             x = x + self.pos_emb.weight[pos]
-        rope = None
-        if self.pos_emb is None:
+        else:
             cos, sin = self.rope_cos[pos], self.rope_sin[pos]
             rope = (cos, sin) if pad is None else (cos[:, None], sin[:, None])
         x = self.drop(x)
