@@ -52,4 +52,4 @@ def load_model_dir(directory, device: str | torch.device = "cpu") -> tuple[Predi
     defaults = json.loads((directory / "generation.json").read_text())
     config_path = directory / "config.yaml"
     config = OmegaConf.to_container(OmegaConf.load(config_path)) if config_path.is_file() else {}
-    return Predictor(model, tokenizer, text_format, device=device, defaults=defaults), config
+    return Predictor(model, tokenizer, text_format, defaults=defaults), config

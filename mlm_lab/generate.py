@@ -24,7 +24,7 @@ def run(cfg: DictConfig) -> list[str]:
         top_p=cfg.top_p,
         seed=cfg.seed,
         num_samples=cfg.num_samples,
-        stop=OmegaConf.to_container(cfg.stop) if OmegaConf.is_list(cfg.stop) else ([cfg.stop] if cfg.stop else None),
+        stop=OmegaConf.to_container(cfg.stop) if OmegaConf.is_list(cfg.stop) else cfg.stop,
         use_cache=cfg.use_cache,
     )
     print(cfg.separator.join(completions))

@@ -28,6 +28,8 @@ class GenerationParams:
             f"must be in (0, 1], got {self.top_p}",
             "pass top_p in (0, 1] or leave it unset",
         )
+        if isinstance(self.stop, str):
+            self.stop = [self.stop]
         require(self.num_samples >= 1, "num_samples", f"must be >= 1, got {self.num_samples}", "pass num_samples=1 or more")
 
 
@@ -105,11 +107,10 @@ def cut_at_stop(text: str, stop: list[str] | None) -> str:
 class Predictor:
     """Plain prompts in, plain completions out: applies the task's text format around generation."""
 
-    def __init__(self, model, tokenizer, text_format, device: torch.device | str = "cpu", defaults: dict | None = None):
-        self.model = model
+    def __init__(self, model, tokenizer, text_format, defaults: dict | None = None):
+        self.model = model  # generation runs on whatever device the model's parameters are on
         self.tokenizer = tokenizer
         self.text_format = text_format
-        self.device = torch.device(device)
         self.defaults = dict(defaults or {})
 
     def params(self, **overrides) -> GenerationParams:

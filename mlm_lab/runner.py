@@ -77,7 +77,7 @@ class Components:
 
     @property
     def predictor(self) -> Predictor:
-        return Predictor(self.model, self.tokenizer, self.task.text_format, self.hardware.torch_device, self.task.generation_defaults())
+        return Predictor(self.model, self.tokenizer, self.task.text_format, self.task.generation_defaults())
 
 
 def init_weights(model, path: str, include: list[str] | None) -> None:

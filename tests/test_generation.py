@@ -54,6 +54,11 @@ def test_left_pad():
     assert idx.tolist() == [[0, 0, 5], [6, 7, 8]] and pad.tolist() == [2, 0]
 
 
+def test_one_stop_string_is_a_list_of_one():
+    assert GenerationParams(stop="\n\n").stop == ["\n\n"]
+    assert GenerationParams(stop=["a", "b"]).stop == ["a", "b"] and GenerationParams().stop is None
+
+
 def test_cut_at_stop():
     assert cut_at_stop("Once upon. The end. More", ["The end", "More"]) == "Once upon. "
     assert cut_at_stop("abc", None) == "abc" and cut_at_stop("abc", ["", "x"]) == "abc"

@@ -13,7 +13,7 @@ GENERATION_PARAMS = {
     "top_p": float,
     "seed": int,
     "num_samples": int,
-    "stop": lambda v: [v] if isinstance(v, str) else [str(s) for s in v],
+    "stop": lambda v: v if isinstance(v, str) else [str(s) for s in v],
 }
 
 
