@@ -1,0 +1,55 @@
+"""Scoring text with a model: loss, perplexity and bits per byte over whole documents.
+
+The documents become one stream `<bos> doc <eos> <bos> doc <eos> ...` and are read through windows of
+`block_size` tokens every `stride` tokens (`data/windows.py`): every token after the first is scored
+exactly once, with at least `block_size - stride` tokens of context (all preceding tokens when the
+stream fits one window). `<eos>` is scored (ending a document is information); `<bos>` is not.
+Bits per byte divide the total nats by the UTF-8 bytes of the documents (separators count no bytes)
+and by ln 2, so models with different tokenizers are compared on the same text.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from mlm_lab.data.windows import batched, scoring_windows
+from mlm_lab.models.transformer import IGNORE_INDEX
+
+
+@torch.no_grad()
+def score_tokens(model, tokens, block_size: int, stride: int | None, pad_id: int, bos_id: int, batch_size: int = 32) -> tuple[float, int]:
+    """Total nats and number of scored targets of a token stream."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    nats, scored = 0.0, 0
+    try:
+        for x, y in batched(scoring_windows(tokens, block_size, stride, pad_id, bos_id), batch_size):
+            logits, _ = model(x.to(device))
+            y = y.to(device)
+            nats += float(F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"))
+            scored += int((y != IGNORE_INDEX).sum())
+    finally:
+        model.train(was_training)
+    return nats, scored
+
+
+def score_documents(model, tokenizer, documents: list[str], stride: int | None = None, batch_size: int = 32) -> dict[str, float]:
+    """Loss (nats per scored token), perplexity and bits per byte of `documents` under `model`."""
+    if not documents or not any(documents):
+        raise ValueError("nothing to score: the documents are empty")
+    tokens: list[int] = []
+    for doc in documents:
+        tokens += [tokenizer.bos_id, *tokenizer.encode(doc), tokenizer.eos_id]
+    block_size = model.config.context_length
+    nats, scored = score_tokens(model, tokens, block_size, stride, tokenizer.pad_id, tokenizer.bos_id, batch_size)
+    n_bytes = sum(len(doc.encode("utf-8")) for doc in documents)
+    loss = nats / scored
+    return {
+        "loss": loss,
+        "perplexity": math.exp(min(loss, 50.0)),
+        "bits_per_byte": nats / max(n_bytes, 1) / math.log(2),
+        "tokens": scored,
+        "bytes": n_bytes,
+    }
