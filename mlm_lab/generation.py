@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import torch
 
 from mlm_lab.errors import require
+from mlm_lab.evaluation.scoring import score_documents
 
 
 @dataclass
@@ -50,6 +51,13 @@ def _next_token(logits: torch.Tensor, p: GenerationParams, generator: torch.Gene
     return torch.multinomial(probs, 1, generator=generator)
 
 
+def _window_forward(model, idx: torch.Tensor, pad: torch.Tensor, context: int):
+    """Forward the last `context` tokens of each row; padding that slid out of the window is forgotten."""
+    drop = max(idx.shape[1] - context, 0)
+    pad = (pad - drop).clamp(min=0)
+    return model(idx[:, drop:], pad=pad if bool(pad.any()) else None)
+
+
 def left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack token lists right-aligned: (B, T) ids and (B,) counts of padding per row."""
     width = max(map(len, rows))
@@ -65,19 +73,17 @@ def generate(model, rows: list[list[int]], params: GenerationParams, eos_id: int
 
     Prompts are left-padded, and padding is masked out, so a prompt gets the same tokens alone or in a batch.
     A row stops at `eos_id` (kept out of the result). With `use_cache`, each step feeds only the new token.
+    Prompt plus new tokens may exceed the model's context: then each step sees the last `context_length` tokens.
     """
     device = next(model.parameters()).device
     idx, pad = left_pad(rows, pad_id, device)
-    has_pad = bool(pad.any())
+    context = model.config.context_length
     total = idx.shape[1] + params.max_new_tokens
-    if total > model.config.context_length:
-        raise ValueError(
-            f"prompt of {idx.shape[1]} tokens + max_new_tokens={params.max_new_tokens} exceeds "
-            f"model.context_length={model.config.context_length}; shorten the prompt or lower max_new_tokens"
-        )
+    # Past the context, the oldest tokens slide out of the window (as in nanoGPT): no KV cache then.
+    use_cache = params.use_cache and total <= context
     generator = torch.Generator(device=device).manual_seed(params.seed) if params.seed is not None else None
-    cache = model.new_cache(len(rows), total, pad if has_pad else None) if params.use_cache else None
-    logits, _ = model(idx, cache=cache, pad=pad if has_pad and cache is None else None)
+    cache = model.new_cache(len(rows), total, pad if bool(pad.any()) else None) if use_cache else None
+    logits, _ = model(idx, cache=cache) if use_cache else _window_forward(model, idx, pad, context)
     out, done = [], torch.zeros(len(rows), dtype=torch.bool, device=device)
     for step in range(params.max_new_tokens):
         nxt = _next_token(logits[:, -1, :].float(), params, generator)
@@ -87,11 +93,11 @@ def generate(model, rows: list[list[int]], params: GenerationParams, eos_id: int
         out.append(nxt)
         if (eos_id is not None and bool(done.all())) or step == params.max_new_tokens - 1:
             break
-        if cache is not None:
+        if use_cache:
             logits, _ = model(nxt, cache=cache)
         else:
             idx = torch.cat([idx, nxt], dim=1)
-            logits, _ = model(idx, pad=pad if has_pad else None)
+            logits, _ = _window_forward(model, idx, pad, context)
     new = torch.cat(out, dim=1).tolist()
     return [row[: row.index(eos_id)] if eos_id is not None and eos_id in row else row for row in new]
 
@@ -118,6 +124,10 @@ class Predictor:
         merged = {**self.defaults, **{k: v for k, v in overrides.items() if v is not None}}
         return GenerationParams(**merged)
 
+    def score(self, documents: list[str], stride: int | None = None) -> dict[str, float]:
+        """Loss, perplexity and bits per byte of `documents` (see `evaluation/scoring.py` for the windowing)."""
+        return score_documents(self.model, self.tokenizer, documents, stride=stride)
+
     def complete(self, prompts: list[str], batch_size: int = 256, **overrides) -> list[str]:
         """One completion per prompt, or `num_samples` per prompt in a row (prompt 0's samples first)."""
         params = self.params(**overrides)
@@ -134,7 +144,11 @@ class Predictor:
                 chunk = order[start : start + batch_size]
                 new = generate(self.model, [encoded[i] for i in chunk], params, eos_id=tok.eos_id, pad_id=tok.pad_id)
                 for i, row in zip(chunk, new):
-                    results[i] = cut_at_stop(self.text_format.answer_from_model(tok.decode(row)), params.stop)
+                    # decode prompt and continuation together: tokenizers that mark word starts (sentencepiece's
+                    # "▁the") drop the space when a continuation is decoded on its own
+                    prompt = encoded[i][1:]
+                    text = tok.decode(prompt + row)[len(tok.decode(prompt)) :]
+                    results[i] = cut_at_stop(self.text_format.answer_from_model(text), params.stop)
         finally:
             self.model.train(was_training)
         return results

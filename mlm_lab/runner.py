@@ -18,7 +18,9 @@ from mlm_lab.errors import ConfigError, require
 from mlm_lab.export import model_spec, write_model_dir
 from mlm_lab.generation import Predictor
 from mlm_lab.models.loading import load_weights
+from mlm_lab.tokenizers import tokenizer_sha256
 from mlm_lab.training.checkpoint import load_checkpoint, save_checkpoint
+from mlm_lab.training.trainer import samples_text
 
 log = logging.getLogger(__name__)
 
@@ -118,18 +120,21 @@ def fit(c: Components) -> dict:
     counts = {"model/num_parameters": c.model.num_parameters(), "model/num_parameters_non_embedding": c.model.num_parameters(True)}
     c.tracker.log_metrics(counts, step=0)
     model = torch.compile(c.model) if c.hardware.compile else c.model
-    return c.trainer.fit(model, c.optimizer, c.scheduler, c.task, c.hardware, c.predictor, c.tracker.log_metrics, c.generator)
+    return c.trainer.fit(
+        model, c.optimizer, c.scheduler, c.task, c.hardware, c.predictor, c.tracker.log_metrics, c.generator, c.tracker.log_text
+    )
 
 
 def evaluate(c: Components) -> tuple[list[str], list[str]]:
-    """Test metrics and samples, logged; returns the sample prompts and completions."""
+    """Held-out metrics and samples, logged; returns the sample prompts and completions."""
     predictor = c.predictor
-    test = {f"test/{k}": v for k, v in c.task.evaluate(predictor, "test").items()}
-    c.tracker.log_metrics(test, step=c.trainer.max_steps)
-    log.info("test: %s", "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    for split in c.task.held_out_splits:
+        metrics = {f"{split}/{k}": v for k, v in c.task.evaluate(predictor, split).items()}
+        c.tracker.log_metrics(metrics, step=c.trainer.max_steps)
+        log.info("%s: %s", split, "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     prompts = c.task.sample_prompts()
     completions = predictor.complete(prompts)
-    c.tracker.log_text("".join(f"{p} -> {a}\n" for p, a in zip(prompts, completions)), "samples.txt")
+    c.tracker.log_text(samples_text(prompts, completions), "samples.txt")
     return prompts, completions
 
 
@@ -166,6 +171,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     c = build_components(cfg)
     with c.tracker.run(config, overrides or []):
+        c.tracker.set_tags({"tokenizer.sha256": tokenizer_sha256(c.tokenizer), **c.task.tags()})
         val = fit(c)
         prompts, completions = evaluate(c)
         model_uri = export(c, Path(cfg.output_dir), config)

@@ -29,11 +29,38 @@ SMALL = [
 ]
 
 
-def compose_config(overrides: list[str], config_name: str = "config", subdir: str = ""):
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared(relative: str) -> str:
+    """A corpus from ../shared/data (beside the repository); a missing file fails the test, it never skips."""
+    path = SHARED_DATA / relative
+    assert path.is_file(), f"{path} is missing: the tests need the shared corpora in ../shared/data beside the repository"
+    return str(path)
+
+
+def local_data(data_choice: str) -> list[str]:
+    """Overrides that point a data config at the corpora in ../shared/data instead of their download URLs."""
+    quijote = shared("cervantes/quijote.txt")
+    stories = f"[{shared('tinystories/train.txt')},{shared('tinystories/train_v2_gpt4.txt')}]"
+    valid = shared("tinystories/valid.txt")
+    return {
+        "cervantes": [f"data.corpus.path={quijote}"],
+        "tinystories": [f"data.corpus.path={stories}", f"data.corpus.val_path={valid}"],
+        "text": [f"data.corpus.path={valid}", "data.corpus.separator='<|endoftext|>'"],
+        "mixture": [
+            f"data.corpus.corpora.tinystories.path={stories}",
+            f"data.corpus.corpora.tinystories.val_path={valid}",
+            f"data.corpus.corpora.cervantes.path={quijote}",
+        ],
+    }.get(data_choice, [])
+
+
+def compose_config(overrides: list[str], config_name: str = "config", subdir: str = "", return_hydra_config: bool = False):
     """Compose a config from conf/ the way the apps do."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf_dir() / subdir), version_base="1.3"):
-        return compose(config_name=config_name, overrides=overrides)
+        return compose(config_name=config_name, overrides=overrides, return_hydra_config=return_hydra_config)
 
 
 def sqlite_uri(directory: Path) -> str:

@@ -7,7 +7,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from mlm_lab.builders import build, check_signature
 from mlm_lab.config import conf_dir
-from tests.conftest import compose_config
+from tests.conftest import compose_config, local_data
 
 GROUPS = ["tokenizer", "model", "data", "optimizer", "scheduler", "hardware", "trainer", "tracking", "experiment"]
 
@@ -16,12 +16,33 @@ def choices(group: str) -> list[str]:
     return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
 
 
+ARITHMETIC_SHRINK = ["data.n_train=50", "data.n_val=10", "data.n_test=10"]
+
+
+def runnable(group: str, choice: str, tmp_path) -> list[str]:
+    """Overrides that make `group=choice` build here: text corpora read ../shared/data, trainable
+    tokenizers learn a small vocabulary from text (arithmetic text supports only a few dozen pieces)."""
+    chosen = compose_config([f"{group}={choice}", "output_dir=x"], return_hydra_config=True).hydra.runtime.choices
+    overrides = [f"{group}={choice}", f"output_dir={tmp_path}", f"cache_dir={tmp_path / 'cache'}"]
+    if group == "tokenizer" and choice != "char":
+        return [*overrides, "data=text", *local_data("text"), *(["tokenizer.vocab_size=400"] if "vocab_size" in chosen_keys(choice) else [])]
+    if chosen["data"] == "arithmetic":
+        return [*overrides, *ARITHMETIC_SHRINK]
+    tokenizer = [] if group == "experiment" else ["tokenizer=char_corpus"]
+    return [*overrides, *tokenizer, *local_data(chosen["data"])]
+
+
+def chosen_keys(tokenizer_choice: str) -> list[str]:
+    return list(compose_config([f"tokenizer={tokenizer_choice}", "output_dir=x"]).tokenizer)
+
+
 @pytest.mark.parametrize("group, choice", [(g, c) for g in GROUPS for c in choices(g)])
 def test_every_choice_composes_and_builds(group, choice, tmp_path):
-    cfg = compose_config([f"{group}={choice}", f"output_dir={tmp_path}", "data.n_train=50", "data.n_val=10", "data.n_test=10"])
+    cfg = compose_config(runnable(group, choice, tmp_path))
     tokenizer = build(cfg.tokenizer, "tokenizer")
     task = build(cfg.data, "data")
     task.setup(tokenizer)
+    assert not tokenizer.needs_fit and tokenizer.encode(task.sample_prompts(1)[0])
     model = build(cfg.model, "model")(vocab_size=tokenizer.vocab_size)
     optimizer = build(cfg.optimizer, "optimizer")(model.parameters())
     assert isinstance(optimizer, torch.optim.Optimizer)

@@ -24,6 +24,18 @@ def test_greedy_matches_step_by_step_argmax():
     assert out == seq[:, 5:].tolist()
 
 
+def test_generation_past_the_context_slides_the_window_like_nanogpt():
+    m = model()  # context 32
+    rows = [torch.randint(1, 18, (10,)).tolist(), torch.randint(1, 18, (4,)).tolist()]
+    out = generate(m, rows, GenerationParams(max_new_tokens=40))
+    for row, new in zip(rows, out):
+        seq = torch.tensor([row])
+        for _ in range(40):
+            logits, _ = m(seq[:, -32:])
+            seq = torch.cat([seq, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+        assert new == seq[0, len(row) :].tolist()  # the same alone as in the ragged batch
+
+
 def test_top_k_one_is_greedy_and_seeded_sampling_repeats():
     m = model()
     rows = torch.randint(1, 18, (2, 4)).tolist()

@@ -16,7 +16,9 @@ from mlm_lab.models.transformer import IGNORE_INDEX
 class ArithmeticTask:
     """Arithmetic problems as `<bos>prompt answer<eos>`; only the answer tokens and `<eos>` are scored."""
 
-    objective = "exact_match"  # the metric that says how good a run is, higher is better
+    objective = "exact_match"  # the metric that says how good a run is
+    objective_direction = "maximize"
+    held_out_splits = ("test",)  # evaluated once after training
 
     def __init__(
         self,
@@ -46,6 +48,9 @@ class ArithmeticTask:
         """Generate the splits and tokenise them into padded (inputs, targets) tensors."""
         self.tokenizer = tokenizer
         self.splits = generate_splits(self.sizes, seed=self.seed, **self.spec)
+        if tokenizer.needs_fit:  # a trainable tokenizer learns the model-format text of the training problems
+            fmt = self.text_format
+            tokenizer.fit([fmt.prompt_to_model(p.prompt) + fmt.answer_to_model(str(p.answer)) for p in self.splits["train"]])
         self.tensors = {name: self._tensorize(problems) for name, problems in self.splits.items()}
 
     def _tensorize(self, problems: list[Problem]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,6 +88,15 @@ class ArithmeticTask:
         x, y = self.tensors["val"]
         for start in range(0, x.shape[0], self.batch_size):
             yield x[start : start + self.batch_size], y[start : start + self.batch_size]
+
+    def loss_metrics(self, loss: float) -> dict[str, float]:
+        return {}  # exact match, not the loss, says how good an arithmetic model is
+
+    def train_stats(self) -> dict[str, float]:
+        return {}
+
+    def tags(self) -> dict[str, str]:
+        return {}  # the data is generated from the logged config and seed
 
     def evaluate(self, predictor, split: str) -> dict[str, float]:
         """Exact match of greedy answers to the plain prompts of `split`, overall and by answer length."""

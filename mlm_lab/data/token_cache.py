@@ -69,4 +69,11 @@ def _write(bin_path: Path, meta_path: Path, documents: list[str], tokenizer) -> 
     tmp_meta = meta_path.with_suffix(f".json.{os.getpid()}.tmp")
     tmp_meta.write_text(json.dumps(meta))
     os.replace(tmp_meta, meta_path)  # the meta file is the commit mark: written last
-    log.info("tokenised %s: %d documents, %d tokens, %d bytes (%.2f bytes/token)", bin_path, len(documents), n_tokens, n_bytes, n_bytes / max(n_tokens, 1))
+    log.info(
+        "tokenised %s: %d documents, %d tokens, %d bytes (%.2f bytes/token)",
+        bin_path,
+        len(documents),
+        n_tokens,
+        n_bytes,
+        n_bytes / max(n_tokens, 1),
+    )

@@ -1,24 +1,44 @@
-"""Tokenizers share one interface: encode, decode, vocab_size, special ids, state/save/load."""
+"""Tokenizers share one interface (see `base.Tokenizer`): encode, decode, vocab_size, special ids, fit, state/save/load."""
 
+import hashlib
 import json
 from pathlib import Path
 
+from mlm_lab.errors import ConfigError
+from mlm_lab.tokenizers.base import Tokenizer
+from mlm_lab.tokenizers.bytelevel_bpe import ByteLevelBPETokenizer
 from mlm_lab.tokenizers.char import CharTokenizer
+from mlm_lab.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
+from mlm_lab.tokenizers.word import WordTokenizer
 
-TOKENIZERS = {CharTokenizer.kind: CharTokenizer}
+# kind (state()["kind"]) -> class; one sentencepiece class serves both of its model types
+TOKENIZERS = {
+    "char": CharTokenizer,
+    "word": WordTokenizer,
+    "bytelevel_bpe": ByteLevelBPETokenizer,
+    "sentencepiece_bpe": SentencePieceTokenizer,
+    "sentencepiece_unigram": SentencePieceTokenizer,
+}
+
+__all__ = ["TOKENIZERS", "Tokenizer", "load_tokenizer", "tokenizer_from_state", "tokenizer_sha256"]
 
 
-def tokenizer_from_state(state: dict):
+def tokenizer_from_state(state: dict) -> Tokenizer:
     """Rebuild a tokenizer from its `state()` dict, whatever its kind."""
     kind = state.get("kind")
     if kind not in TOKENIZERS:
-        raise ValueError(f"unknown tokenizer kind {kind!r}; known kinds: {sorted(TOKENIZERS)}")
+        raise ConfigError(f"tokenizer state: unknown kind {kind!r}. Fix: use a state written by one of the kinds {sorted(TOKENIZERS)}")
     return TOKENIZERS[kind].from_state(state)
 
 
-def load_tokenizer(directory: str | Path):
+def load_tokenizer(directory: str | Path) -> Tokenizer:
     """Load the tokenizer saved by `save(directory)`."""
     path = Path(directory) / "tokenizer.json"
     if not path.is_file():
         raise FileNotFoundError(f"no tokenizer.json in {directory}")
-    return tokenizer_from_state(json.loads(path.read_text()))
+    return tokenizer_from_state(json.loads(path.read_text(encoding="utf-8")))
+
+
+def tokenizer_sha256(tokenizer: Tokenizer) -> str:
+    """sha256 of the canonical JSON of `state()`: equal hashes mean the same ids for every text."""
+    return hashlib.sha256(json.dumps(tokenizer.state(), sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()

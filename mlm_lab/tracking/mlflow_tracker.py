@@ -29,6 +29,8 @@ SIGNATURE = ModelSignature(
             ParamSpec("seed", "long", None),
             ParamSpec("num_samples", "long", None),
             ParamSpec("stop", "string", [], shape=(-1,)),  # an empty list: no stop strings
+            ParamSpec("mode", "string", "generate"),  # "score": loss, perplexity, bits per byte of each input text
+            ParamSpec("stride", "long", None),  # with mode=score: scoring window stride (null: context length)
         ]
     ),
 )
@@ -107,6 +109,9 @@ class MlflowTracker:
 
     def set_tag(self, key: str, value: str) -> None:
         mlflow.set_tag(key, value)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        mlflow.set_tags(tags)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         mlflow.log_artifact(str(path), artifact_path=artifact_path)

@@ -37,7 +37,11 @@ def prompts_from_input(model_input) -> list[str]:
 
 
 class LanguageModelPyfunc(mlflow.pyfunc.PythonModel):
-    """`predict(["12+34="]) -> ["46"]`; generation parameters pass through `params`."""
+    """`predict(["12+34="]) -> ["46"]`; generation parameters pass through `params`.
+
+    `params={"mode": "score"}` scores each input text instead: a DataFrame with one row per text and
+    columns loss, perplexity, bits_per_byte, tokens, bytes (optional `stride`, see evaluation/scoring.py).
+    """
 
     def load_context(self, context):
         from mlm_lab.export import load_model_dir
@@ -46,5 +50,14 @@ class LanguageModelPyfunc(mlflow.pyfunc.PythonModel):
         self.predictor, self.config = load_model_dir(self.model_dir)
 
     def predict(self, context, model_input, params=None):
+        params = dict(params or {})
+        mode = params.pop("mode", None) or "generate"
+        stride = params.pop("stride", None)
+        if mode == "score":
+            import pandas as pd
+
+            return pd.DataFrame([self.predictor.score([text], stride=stride) for text in prompts_from_input(model_input)])
+        if mode != "generate":
+            raise ValueError(f"params.mode is {mode!r}; use 'generate' (the default) or 'score'")
         params = {k: GENERATION_PARAMS[k](v) for k, v in (params or {}).items() if k in GENERATION_PARAMS and v is not None and v != []}
         return self.predictor.complete(prompts_from_input(model_input), **params)

@@ -34,6 +34,11 @@ def evaluate_loss(model, batches, hardware) -> float:
     return total / max(count, 1)
 
 
+def samples_text(prompts: list[str], completions: list[str]) -> str:
+    """Prompts and their completions, one block each, as the samples artifacts show them."""
+    return "".join(f"=== {p!r}\n{p}{c}\n\n" for p, c in zip(prompts, completions))
+
+
 @dataclass
 class Trainer:
     """Runs `max_steps` optimizer steps, logging train metrics and evaluating every `eval_every` steps."""
@@ -66,6 +71,7 @@ class Trainer:
         predictor,
         log_metrics: Callable[[dict, int], None],
         generator: torch.Generator,
+        log_text: Callable[[str, str], None] | None = None,
     ) -> dict:
         """Train in place; returns the last evaluation's metrics (names prefixed `val/`)."""
         model.train()
@@ -90,7 +96,7 @@ class Trainer:
             tokens += x.numel()
             busy += time.perf_counter() - started
             if step % self.log_every == 0 or step == self.max_steps:
-                metrics = {"train/loss": loss.item(), "train/lr": lr, "tokens_per_second": tokens / busy}
+                metrics = {"train/loss": loss.item(), "train/lr": lr, "tokens_per_second": tokens / busy, **task.train_stats()}
                 log_metrics(metrics, step)
                 log.info(
                     "step %d/%d  loss %.4f  lr %.2e  %.0f tok/s",
@@ -102,8 +108,12 @@ class Trainer:
                 )
                 tokens, busy = 0, 0.0
             if step % self.eval_every == 0 or step == self.max_steps:
-                val_metrics = {"val/loss": evaluate_loss(model, task.val_batches(), hardware)}
+                val_loss = evaluate_loss(model, task.val_batches(), hardware)
+                val_metrics = {"val/loss": val_loss, **{f"val/{k}": v for k, v in task.loss_metrics(val_loss).items()}}
                 val_metrics.update({f"val/{k}": v for k, v in task.evaluate(predictor, "val").items()})
                 log_metrics(val_metrics, step)
                 log.info("step %d  %s", step, "  ".join(f"{k} {v:.4f}" for k, v in val_metrics.items()))
+                if log_text is not None:
+                    prompts = task.sample_prompts()
+                    log_text(samples_text(prompts, predictor.complete(prompts)), f"samples/step_{step:06d}.txt")
         return val_metrics
