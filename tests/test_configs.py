@@ -25,7 +25,8 @@ def runnable(group: str, choice: str, tmp_path) -> list[str]:
     chosen = compose_config([f"{group}={choice}", "output_dir=x"], return_hydra_config=True).hydra.runtime.choices
     overrides = [f"{group}={choice}", f"output_dir={tmp_path}", f"cache_dir={tmp_path / 'cache'}"]
     if group == "tokenizer" and choice != "char":
-        return [*overrides, "data=text", *local_data("text"), *(["tokenizer.vocab_size=400"] if "vocab_size" in chosen_keys(choice) else [])]
+        small_vocab = ["tokenizer.vocab_size=400"] if "vocab_size" in chosen_keys(choice) else []
+        return [*overrides, "data=text", *local_data("text"), *small_vocab]
     if chosen["data"] == "arithmetic":
         return [*overrides, *ARITHMETIC_SHRINK]
     tokenizer = [] if group == "experiment" else ["tokenizer=char_corpus"]
