@@ -6,12 +6,17 @@ mlm-eval model=models:/cervantes/latest data.path=FILE.txt  # loss, perplexity, 
 """
 
 import json
+import logging
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from mlm_lab.config import conf_dir
+from mlm_lab.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def score_file(predictor, data: DictConfig, stride: int | None) -> dict[str, float]:
@@ -48,7 +53,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="eval")
 def main(cfg: DictConfig) -> dict:
-    return evaluate(cfg)
+    try:
+        return evaluate(cfg)
+    except ConfigError as e:
+        log.error("%s", e)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -125,3 +125,44 @@ def test_compiled_training_runs_and_exports_plain_weights(store, tmp_path):
     run(store, tmp_path, "hardware.compile=true", "trainer.max_steps=3", "trainer.eval_every=3", "tracking.register_as=null")
     ckpt = load_checkpoint(tmp_path / "out" / "checkpoints" / "final.pt")
     assert not any(k.startswith("_orig_mod.") for k in ckpt["model"])
+
+
+def bad_text_files(tmp_path) -> dict[str, str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "latin1.txt").write_bytes("buen día\n".encode() * 50 + "año".encode("latin-1"))
+    pq.write_table(pa.table({"story": ["a b c"] * 10}), tmp_path / "stories.parquet")
+    (tmp_path / "ok.txt").write_text("En un lugar de la Mancha, de cuyo nombre no quiero acordarme.\n" * 200)
+    return {name: str(tmp_path / name) for name in ("empty.txt", "latin1.txt", "stories.parquet", "ok.txt")}
+
+
+@pytest.mark.parametrize(
+    "name, extra, expected",
+    [
+        ("missing.txt", [], r"data\.corpus\.path.*missing\.txt"),
+        ("empty.txt", [], r"empty"),
+        ("latin1.txt", [], r"latin1\.txt.*(UTF-8|utf-8)"),
+        ("stories.parquet", [], r"text_column.*story"),
+        ("ok.txt", ["tokenizer.vocab_size=8"], r"tokenizer\.vocab_size"),
+        ("ok.txt", ["tokenizer.vocab_size=60000"], r"tokenizer\.vocab_size"),
+    ],
+)
+def test_bad_text_input_is_refused_before_any_run_starts(store, tmp_path, name, extra, expected):
+    path = bad_text_files(tmp_path).get(name, str(tmp_path / name))
+    overrides = [
+        "data=text",
+        f"data.corpus.path={path}",
+        "tokenizer=sentencepiece_bpe",
+        "model=llama",
+        "model.context_length=32",
+        f"cache_dir={tmp_path / 'cache'}",
+        *extra,
+    ]
+    overrides += ["hardware=cpu", "trainer.max_steps=2", f"tracking.uri={store}", f"output_dir={tmp_path / 'out'}"]
+    with pytest.raises(ConfigError, match=expected) as e:
+        train(compose_config(overrides), overrides=overrides)
+    assert "Fix:" in str(e.value)
+    assert not (tmp_path / "out").exists()
+    assert MlflowClient(store).search_experiments(filter_string="name = 'arithmetic'") == []
