@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from mlm_lab.config import conf_dir
-from mlm_lab.errors import ConfigError
+from mlm_lab.errors import ConfigError, require
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,9 @@ def score_file(predictor, data: DictConfig, stride: int | None) -> dict[str, flo
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     from mlm_lab.builders import build
+    from mlm_lab.hardware import Device, Hardware
     from mlm_lab.tracking.mlflow_tracker import MlflowTracker, load_registered
+    from mlm_lab.training.trainer import evaluate_split
 
     predictor, run_config = load_registered(cfg.model, cfg.tracking_uri)
     if cfg.data.get("path"):
@@ -40,8 +42,16 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     else:
         task = build(OmegaConf.merge(run_config["data"], cfg.data), "data")
         task.setup(predictor.tokenizer)
-        metrics = {f"{cfg.split}/{k}": v for k, v in task.evaluate(predictor, cfg.split).items()}
-        what = f"{cfg.split} split"
+        split = cfg.split or (task.held_out_splits[0] if task.held_out_splits else "val")
+        require(
+            split in task.split_names,
+            "split",
+            f"is {split!r} but this task has the splits {list(task.split_names)}",
+            "pick one of them, or score a text file with data.path=FILE",
+        )
+        hardware = Hardware(device=Device.cpu)
+        metrics = {f"{split}/{k}": v for k, v in evaluate_split(predictor.model, task, predictor, split, hardware).items()}
+        what = f"{split} split"
     print(json.dumps(metrics, indent=2))
     if cfg.log:
         tracker = MlflowTracker(uri=cfg.tracking_uri, experiment=run_config.get("name") or "eval", run_name=f"eval {what}")

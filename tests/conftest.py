@@ -39,8 +39,24 @@ def shared(relative: str) -> str:
     return str(path)
 
 
-def local_data(data_choice: str) -> list[str]:
+def stories_parquet(directory: Path) -> tuple[str, str]:
+    """The shared TinyStories text as the hub's parquet layout (a `text` column): (train file, validation file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    paths = []
+    for split, n in (("train", 300), ("valid", 60)):
+        stories = Path(shared(f"tinystories/{split}.txt")).read_text().split("<|endoftext|>\n")[:n]
+        paths.append(directory / f"{split}.parquet")
+        pq.write_table(pa.table({"text": [s.strip() for s in stories]}), paths[-1])
+    return str(paths[0]), str(paths[1])
+
+
+def local_data(data_choice: str, tmp_path: Path | None = None) -> list[str]:
     """Overrides that point a data config at the corpora in ../shared/data instead of their download URLs."""
+    if data_choice == "tinystories_parquet":
+        train, valid = stories_parquet(tmp_path)
+        return [f"data.corpus.path=[{train}]", f"data.corpus.val_path={valid}"]
     quijote = shared("cervantes/quijote.txt")
     stories = f"[{shared('tinystories/train.txt')},{shared('tinystories/train_v2_gpt4.txt')}]"
     valid = shared("tinystories/valid.txt")

@@ -30,7 +30,7 @@ def runnable(group: str, choice: str, tmp_path) -> list[str]:
     if chosen["data"] == "arithmetic":
         return [*overrides, *ARITHMETIC_SHRINK]
     tokenizer = [] if group == "experiment" else ["tokenizer=char_corpus"]
-    return [*overrides, *tokenizer, *local_data(chosen["data"])]
+    return [*overrides, *tokenizer, *local_data(chosen["data"], tmp_path)]
 
 
 def chosen_keys(tokenizer_choice: str) -> list[str]:

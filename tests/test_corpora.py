@@ -13,14 +13,7 @@ from mlm_lab.data.corpora import EOT, Cervantes, Mixture, TextCorpus, TinyStorie
 from mlm_lab.data.gutenberg import strip_gutenberg
 from mlm_lab.data.sources import read_documents
 from mlm_lab.errors import ConfigError
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def shared(relative: str) -> str:
-    path = SHARED_DATA / relative
-    assert path.is_file(), f"{path} is missing: the tests need the shared corpora in ../shared/data beside the repository"
-    return str(path)
+from tests.conftest import shared
 
 
 def write(path: Path, text: str) -> str:

@@ -105,7 +105,7 @@ def test_sha256_is_checked(server, tmp_path):
     bad = "0" * 64
     with pytest.raises(ConfigError, match=rf"data\.corpus\.sha256: .*/b\.txt has sha256 {good}, but .* expects {bad}.*sha256={good}"):
         fetch(server.url + "/b.txt", str(tmp_path), sha256=bad, progress=False)
-    assert list((tmp_path / "downloads").glob("*b.txt*")) == []  # nothing bad is left in the cache
+    assert [p for p in (tmp_path / "downloads").glob("*b.txt*") if p.suffix != ".lock"] == []  # nothing bad is left in the cache
 
 
 def test_cached_copy_with_a_wrong_hash_is_fetched_again(server, tmp_path):
@@ -142,3 +142,15 @@ def test_resolve_passes_local_paths_through_and_checks_their_hash(tmp_path):
 def test_cache_dir_defaults_to_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("MLM_LAB_CACHE", str(tmp_path / "env"))
     assert download_path("https://example.org/x/y.parquet", None).parent == tmp_path / "env" / "downloads"
+
+
+def test_parallel_fetches_of_one_url_download_it_once(server, tmp_path):
+    url = server.url + "/shared.txt"
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(fetch(url, str(tmp_path), progress=False))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4 and all(path.read_bytes() == BODY for path in results)
+    assert len(server.requests) == 1  # the others waited for the lock and found the finished file

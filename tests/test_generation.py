@@ -99,3 +99,19 @@ def test_num_samples_come_grouped_by_prompt():
 def test_bad_generation_params(kwargs):
     with pytest.raises(ConfigError, match="Fix:"):
         GenerationParams(**kwargs)
+
+
+def test_completions_join_their_prompt_exactly_under_sentencepiece(tmp_path):
+    from mlm_lab.data.plain_format import PlainTextFormat
+    from mlm_lab.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
+
+    tok = SentencePieceTokenizer(vocab_size=300, cache_dir=str(tmp_path))
+    tok.fit(["the cat sat on the mat. the dog sat on the log.\n" * 20])
+    torch.manual_seed(0)
+    m = llama(tok.vocab_size, context_length=32, d_model=32, n_layers=1, n_heads=2).eval()
+    predictor = Predictor(m, tok, PlainTextFormat(), {"max_new_tokens": 12, "temperature": 1.0, "seed": 0})
+    prompts = ["the cat", "the dog sat on"]
+    for prompt, completion in zip(prompts, predictor.complete(prompts)):
+        ids = tok.encode(prompt)
+        new = generate(m, [[tok.bos_id, *ids]], predictor.params())[0]
+        assert prompt + completion == tok.decode(ids + new)  # no space lost or doubled at the seam

@@ -1,19 +1,15 @@
 import re
-from pathlib import Path
 
 import pytest
 
 from mlm_lab.data.gutenberg import QUIJOTE_CHAPTER, split_chapters, strip_gutenberg
 from mlm_lab.data.sources import read_documents
 from mlm_lab.errors import ConfigError
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.conftest import shared
 
 
 def quijote_text() -> str:
-    path = SHARED_DATA / "cervantes" / "quijote.txt"
-    assert path.is_file(), f"{path} is missing: the tests need the shared corpora in ../shared/data beside the repository"
-    return read_documents(path)[0][0]
+    return read_documents(shared("cervantes/quijote.txt"))[0][0]
 
 
 def book(start: str, end: str, note: str = "") -> str:

@@ -12,7 +12,7 @@ from mlm_lab.models.builders import llama
 from mlm_lab.tokenizers.char import CharTokenizer
 from mlm_lab.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
 from mlm_lab.training.trainer import evaluate_loss
-from tests.test_corpora import shared
+from tests.conftest import shared
 
 
 def write_corpus(directory: Path, name: str, n_docs: int, word: str) -> Path:
@@ -42,8 +42,8 @@ def test_validation_bits_per_byte_agree_with_scoring_the_validation_text(tmp_pat
     task.setup(tokenizer)
     torch.manual_seed(0)
     model = llama(tokenizer.vocab_size, context_length=32, d_model=32, n_layers=1, n_heads=2)
-    loss = evaluate_loss(model, task.val_batches(), FakeHardware)
-    metrics = task.loss_metrics(loss)
+    loss = evaluate_loss(model, task.batches("val"), FakeHardware)
+    metrics = task.loss_metrics(loss, "val")
     scored = Predictor(model, tokenizer, task.text_format).score(task.sources["text"].val)
     assert metrics["bits_per_byte"] == pytest.approx(scored["bits_per_byte"], rel=1e-5)
     assert metrics["perplexity"] == pytest.approx(math.exp(loss))
@@ -64,7 +64,7 @@ def test_validation_windows_are_fixed_and_training_windows_follow_the_seed(tmp_p
     for _ in range(2):
         task = text_task(path, tmp_path / "cache")
         task.setup(CharTokenizer(alphabet=None))
-        batches.append((list(task.val_batches()), task.train_batch(torch.Generator().manual_seed(1))))
+        batches.append((list(task.batches("val")), task.train_batch(torch.Generator().manual_seed(1))))
     (val_a, train_a), (val_b, train_b) = batches
     assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(val_a, val_b))
     assert torch.equal(train_a[0], train_b[0])
@@ -110,6 +110,7 @@ def test_cervantes_with_sentencepiece_tags_corpus_and_scores_the_last_chapters(t
     tokenizer = SentencePieceTokenizer(vocab_size=1024, cache_dir=str(tmp_path))
     task.setup(tokenizer)
     tags = task.tags()
+    assert tags["tokenizer.lossless"] == "true"
     assert tags["corpus.cervantes.sha256"] == task.sources["cervantes"].fingerprint()
     assert tags["corpus.cervantes.file0"].startswith("485be638d952a55acbb944c964d0429418ca2da711df7bc48a36c612129ead9b")
     val = task.streams["cervantes"]["val"]
@@ -117,3 +118,11 @@ def test_cervantes_with_sentencepiece_tags_corpus_and_scores_the_last_chapters(t
     assert val.tokens.dtype.name == "uint16"
     val_text = tokenizer.decode(val.tokens.tolist())
     assert val_text.startswith("Capítulo LXV.") and "Capítulo LXXIV" in val_text
+
+
+def test_a_lossy_tokenizer_is_tagged_so_its_bits_per_byte_are_not_mistaken_for_comparable(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("aaaa bbbb\n<|endoftext|>\n" * 9 + "zzzz\n<|endoftext|>\n")  # z is unseen in training: <unk>
+    task = text_task(path, tmp_path / "cache")
+    task.setup(CharTokenizer(alphabet=None))
+    assert task.tags()["tokenizer.lossless"] == "false"

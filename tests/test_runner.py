@@ -142,7 +142,7 @@ def bad_text_files(tmp_path) -> dict[str, str]:
     "name, extra, expected",
     [
         ("missing.txt", [], r"data\.corpus\.path.*missing\.txt"),
-        ("empty.txt", [], r"empty"),
+        ("empty.txt", [], r"empty\.txt holds no documents"),
         ("latin1.txt", [], r"latin1\.txt.*(UTF-8|utf-8)"),
         ("stories.parquet", [], r"text_column.*story"),
         ("ok.txt", ["tokenizer.vocab_size=8"], r"tokenizer\.vocab_size"),

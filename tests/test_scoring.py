@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mlm_lab.errors import ConfigError
 from mlm_lab.evaluation.scoring import score_documents
 from mlm_lab.models.builders import llama
 from mlm_lab.tokenizers.char import CharTokenizer
@@ -50,3 +51,8 @@ def test_stride_changes_only_the_context_not_what_is_scored(model):
 def test_empty_text_is_refused(model):
     with pytest.raises(ValueError, match="empty"):
         score_documents(model, TOK, [""])
+
+
+def test_a_stride_longer_than_the_context_names_the_key_and_fix(model):
+    with pytest.raises(ConfigError, match=r"stride: must be in \[1, context_length=64\].*Fix"):
+        score_documents(model, TOK, DOCS, stride=65)

@@ -15,17 +15,12 @@ from mlm_lab.tokenizers.bytelevel_bpe import ByteLevelBPETokenizer
 from mlm_lab.tokenizers.char import CharTokenizer
 from mlm_lab.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
 from mlm_lab.tokenizers.word import WordTokenizer
-
-# ../shared/data beside the repository, so a fresh clone in CI finds it the same way
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.conftest import shared
 
 
 def shared_text(relative: str, n_chars: int | None = None) -> str:
     """The text of ../shared/data/<relative> (its first n_chars); fails, never skips, when it is missing."""
-    path = SHARED_DATA / relative
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: the tokenizer tests train on the corpora in ../shared/data beside the repository")
-    text = path.read_text(encoding="utf-8")
+    text = Path(shared(relative)).read_text(encoding="utf-8")
     return text if n_chars is None else text[:n_chars]
 
 

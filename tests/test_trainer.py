@@ -24,7 +24,7 @@ def setup(lr=3e-3):
 def test_fit_lowers_the_loss_and_logs_metrics():
     tok, task, model, opt = setup()
     hw = Hardware(device="cpu")
-    before = evaluate_loss(model, task.val_batches(), hw)
+    before = evaluate_loss(model, task.batches("val"), hw)
     logged = []
     trainer = Trainer(max_steps=60, eval_every=30, log_every=20)
     val = trainer.fit(

@@ -1,6 +1,6 @@
 """The arithmetic task: its splits, its answer-only loss mask and its exact-match evaluation.
 
-The runner only calls the task interface (`setup`, `train_batch`, `val_batches`, `evaluate`, ...);
+The runner only calls the task interface (`data/task.py`);
 everything arithmetic-specific lives here.
 """
 
@@ -84,12 +84,16 @@ class ArithmeticTask:
         idx = torch.randint(0, x.shape[0], (self.batch_size,), generator=generator)
         return x[idx], y[idx]
 
-    def val_batches(self):
-        x, y = self.tensors["val"]
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        return tuple(self.tensors)
+
+    def batches(self, split: str):
+        x, y = self.tensors[split]
         for start in range(0, x.shape[0], self.batch_size):
             yield x[start : start + self.batch_size], y[start : start + self.batch_size]
 
-    def loss_metrics(self, loss: float) -> dict[str, float]:
+    def loss_metrics(self, loss: float, split: str) -> dict[str, float]:
         return {}  # exact match, not the loss, says how good an arithmetic model is
 
     def train_stats(self) -> dict[str, float]:

@@ -12,13 +12,17 @@ class Corpus:
     train: list[str]
     val: list[str]
     files: dict[str, str] = field(default_factory=dict)
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def fingerprint(self) -> str:
         """sha256 over the split documents: equal fingerprints mean the same training and validation text."""
-        h = hashlib.sha256()
-        for split in (self.train, self.val):
-            h.update(b"\x00split\x00")
-            for doc in split:
-                h.update(doc.encode("utf-8"))
-                h.update(b"\x00doc\x00")
-        return h.hexdigest()
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            for split in (self.train, self.val):
+                h.update(len(split).to_bytes(8, "little"))
+                for doc in split:
+                    data = doc.encode("utf-8")
+                    h.update(len(data).to_bytes(8, "little"))  # length-prefixed: no two splittings hash alike
+                    h.update(data)
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint

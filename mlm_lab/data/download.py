@@ -1,5 +1,6 @@
 """Files fetched once over HTTP into the cache, resumed after a dropped connection, checked against a sha256."""
 
+import fcntl
 import hashlib
 import http.client
 import os
@@ -50,12 +51,18 @@ def fetch(
     sha256: the expected hash; a download that does not match is deleted. key: the config key that named the URL.
     """
     target = download_path(url, cache_dir)
-    expected = sha256.lower() if sha256 else None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # one downloader per file: parallel sweep jobs on a cold cache wait here instead of sharing one .part
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _fetch_locked(url, target, sha256.lower() if sha256 else None, key, progress, timeout)
+
+
+def _fetch_locked(url: str, target: Path, expected: str | None, key: str, progress: bool, timeout: float) -> Path:
     if target.is_file():
         if expected is None or file_sha256(target) == expected:
             return target
         target.unlink()  # a stale or damaged copy: fetch it again and check that
-    target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     for _ in range(ATTEMPTS):
         if _download(url, part, key, progress, timeout):

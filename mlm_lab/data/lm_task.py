@@ -5,7 +5,7 @@ the tokenizer needs it, and reads every split through the token cache. Metrics a
 tokenizers: `bits_per_byte` = total nats over the validation text / its UTF-8 bytes / ln 2.
 """
 
-import math
+import logging
 from pathlib import Path
 
 import torch
@@ -16,8 +16,10 @@ from mlm_lab.data.plain_format import PlainTextFormat
 from mlm_lab.data.token_cache import TokenStream, cache_key, load_or_tokenize
 from mlm_lab.data.windows import batched, random_windows, scoring_windows
 from mlm_lab.errors import require
+from mlm_lab.evaluation.scoring import text_metrics
 from mlm_lab.tokenizers import tokenizer_sha256
 
+log = logging.getLogger(__name__)
 DEFAULT_PROMPTS = ["Once upon a time", "The"]
 
 
@@ -70,6 +72,11 @@ class LanguageModelingTask:
         if tokenizer.needs_fit:
             tokenizer.fit([doc for corpus in self.sources.values() for doc in corpus.train])
         self.tokenizer_sha256 = tokenizer_sha256(tokenizer)
+        # bits per byte compare tokenizers fairly only if none of them drops information (<unk>, folded spaces)
+        sample = [corpus.val[0] for corpus in self.sources.values()]
+        self.lossless = all(tokenizer.decode(tokenizer.encode(doc)) == doc for doc in sample)
+        if not self.lossless:
+            log.warning("tokenizer %s does not round-trip the validation text: its bits per byte are optimistic", tokenizer.kind)
         self.streams: dict[str, dict[str, TokenStream]] = {}
         for name, corpus in self.sources.items():
             directory = cache_root(self.cache_dir) / "tokens" / cache_key(corpus.fingerprint(), self.tokenizer_sha256)
@@ -83,7 +90,7 @@ class LanguageModelingTask:
                 f"is {self.block_size} but corpus {name!r} has only {n} training tokens",
                 f"set model.context_length (and data.block_size) below {n - 1}, or use a larger corpus",
             )
-        self._scored: int | None = None  # validation targets scored, counted once
+        self._scored: dict[str, int] = {}  # targets scored per split, counted once
         self.drawn = {name: 0 for name in self.sources}  # training windows drawn per source, for the shares check
 
     @property
@@ -118,20 +125,26 @@ class LanguageModelingTask:
         total = max(sum(self.drawn.values()), 1)
         return {f"data/share/{name}": count / total for name, count in self.drawn.items()}
 
-    def _val_windows(self):
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        return ("train", "val")
+
+    def _windows(self, split: str):
         for name in self.sources:
-            stream = self.streams[name]["val"]
+            stream = self.streams[name][split]
             yield from scoring_windows(stream.tokens, self.block_size, self.val_stride, self.tokenizer.pad_id, self.tokenizer.bos_id)
 
-    def val_batches(self):
-        return batched(self._val_windows(), self.batch_size)
+    def batches(self, split: str):
+        """Fixed windows over every document of `split` (all sources), each token after the first scored once."""
+        return batched(self._windows(split), self.batch_size)
 
-    def loss_metrics(self, loss: float) -> dict[str, float]:
-        """Perplexity and bits per byte from the mean validation loss per scored token."""
-        if self._scored is None:
-            self._scored = sum(int((y >= 0).sum()) for _, y in self._val_windows())
-        n_bytes = sum(self.streams[name]["val"].n_bytes for name in self.sources)
-        return {"perplexity": math.exp(min(loss, 50.0)), "bits_per_byte": loss * self._scored / n_bytes / math.log(2)}
+    def loss_metrics(self, loss: float, split: str) -> dict[str, float]:
+        """Perplexity and bits per byte of `split` from its mean loss per scored token."""
+        if split not in self._scored:
+            self._scored[split] = sum(int((y >= 0).sum()) for _, y in self._windows(split))
+        n_bytes = sum(self.streams[name][split].n_bytes for name in self.sources)
+        metrics = text_metrics(loss * self._scored[split], self._scored[split], n_bytes)
+        return {"perplexity": metrics["perplexity"], "bits_per_byte": metrics["bits_per_byte"]}
 
     def evaluate(self, predictor, split: str) -> dict[str, float]:
         return {}  # no generation metric: the loss-based metrics above are the result
@@ -144,7 +157,7 @@ class LanguageModelingTask:
 
     def tags(self) -> dict[str, str]:
         """sha256 of every corpus file and of the tokenised text, so runs that saw the same data can be found."""
-        tags = {}
+        tags = {"tokenizer.lossless": str(self.lossless).lower()}
         for name, corpus in self.sources.items():
             tags[f"corpus.{name}.sha256"] = corpus.fingerprint()
             for i, (path, sha) in enumerate(sorted(corpus.files.items())):

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mlm_lab.data.windows import frame
+
 log = logging.getLogger(__name__)
 
 
@@ -29,8 +31,24 @@ class TokenStream:
     path: Path
 
 
+FORMAT = 1  # bump when the stream layout or what `encode` does changes: old token files are then ignored
+
+
+def _library_versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = []
+    for dist in ("sentencepiece", "tokenizers"):  # an upgrade may encode the same text differently
+        try:
+            versions.append(f"{dist}={version(dist)}")
+        except PackageNotFoundError:
+            versions.append(f"{dist}=none")
+    return ",".join(versions)
+
+
 def cache_key(corpus_fingerprint: str, tokenizer_sha256: str) -> str:
-    return hashlib.sha256(f"{corpus_fingerprint}:{tokenizer_sha256}".encode()).hexdigest()[:32]
+    material = f"{FORMAT}:{corpus_fingerprint}:{tokenizer_sha256}:{_library_versions()}"
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -40,13 +58,21 @@ def token_dtype(vocab_size: int) -> np.dtype:
 def load_or_tokenize(directory: Path, split: str, documents: list[str], tokenizer) -> TokenStream:
     """The split's token stream from `directory`, tokenising and writing it first if it is not there."""
     bin_path, meta_path = directory / f"{split}.bin", directory / f"{split}.json"
-    if not meta_path.is_file():
-        _write(bin_path, meta_path, documents, tokenizer)
-    else:
+    if _complete(bin_path, meta_path):
         log.info("token cache hit: %s", bin_path)
+    else:
+        _write(bin_path, meta_path, documents, tokenizer)
     meta = json.loads(meta_path.read_text())
     tokens = np.memmap(bin_path, dtype=np.dtype(meta["dtype"]), mode="r", shape=(meta["n_tokens"],))
     return TokenStream(tokens, meta["n_bytes"], meta["n_documents"], bin_path)
+
+
+def _complete(bin_path: Path, meta_path: Path) -> bool:
+    """The meta file is written last; a token file of another size than it records is not trusted."""
+    if not (meta_path.is_file() and bin_path.is_file()):
+        return False
+    meta = json.loads(meta_path.read_text())
+    return bin_path.stat().st_size == meta["n_tokens"] * np.dtype(meta["dtype"]).itemsize
 
 
 def _write(bin_path: Path, meta_path: Path, documents: list[str], tokenizer) -> None:
@@ -56,15 +82,18 @@ def _write(bin_path: Path, meta_path: Path, documents: list[str], tokenizer) -> 
     tmp = bin_path.with_suffix(f".bin.{os.getpid()}.tmp")
     n_tokens = n_bytes = 0
     bar = tqdm(documents, desc=f"tokenising {bin_path.parent.name[:8]}/{bin_path.stem}", unit="doc", disable=not sys.stderr.isatty())
-    with open(tmp, "wb") as f:
-        for doc in bar:
-            ids = [tokenizer.bos_id, *tokenizer.encode(doc), tokenizer.eos_id]
-            f.write(np.asarray(ids, dtype=dtype).tobytes())
-            n_tokens += len(ids)
-            n_bytes += len(doc.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, bin_path)
+    try:
+        with open(tmp, "wb") as f:
+            for doc in bar:
+                ids = frame(tokenizer, doc)
+                f.write(np.asarray(ids, dtype=dtype).tobytes())
+                n_tokens += len(ids)
+                n_bytes += len(doc.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, bin_path)
+    finally:
+        tmp.unlink(missing_ok=True)  # interrupted: no multi-GB leftover
     meta = {"dtype": dtype.name, "n_tokens": n_tokens, "n_bytes": n_bytes, "n_documents": len(documents)}
     tmp_meta = meta_path.with_suffix(f".json.{os.getpid()}.tmp")
     tmp_meta.write_text(json.dumps(meta))

@@ -10,6 +10,11 @@ import torch
 from mlm_lab.models.transformer import IGNORE_INDEX
 
 
+def frame(tokenizer, document: str) -> list[int]:
+    """One document as it appears in a stream: `<bos> doc <eos>`."""
+    return [tokenizer.bos_id, *tokenizer.encode(document), tokenizer.eos_id]
+
+
 def random_windows(tokens: np.ndarray, block_size: int, n: int, generator: torch.Generator, bos_id: int):
     """`n` random contiguous windows of `block_size` inputs and their next-token targets."""
     high = len(tokens) - block_size - 1

@@ -13,7 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mlm_lab.data.windows import batched, scoring_windows
+from mlm_lab.data.windows import batched, frame, scoring_windows
+from mlm_lab.errors import require
 from mlm_lab.models.transformer import IGNORE_INDEX
 
 
@@ -39,17 +40,20 @@ def score_documents(model, tokenizer, documents: list[str], stride: int | None =
     """Loss (nats per scored token), perplexity and bits per byte of `documents` under `model`."""
     if not documents or not any(documents):
         raise ValueError("nothing to score: the documents are empty")
-    tokens: list[int] = []
-    for doc in documents:
-        tokens += [tokenizer.bos_id, *tokenizer.encode(doc), tokenizer.eos_id]
     block_size = model.config.context_length
+    require(
+        stride is None or 0 < stride <= block_size,
+        "stride",
+        f"must be in [1, context_length={block_size}] or null, got {stride}",
+        f"leave stride null (windows of {block_size} tokens, no overlap) or set e.g. stride={block_size // 2}",
+    )
+    tokens = [t for doc in documents for t in frame(tokenizer, doc)]
     nats, scored = score_tokens(model, tokens, block_size, stride, tokenizer.pad_id, tokenizer.bos_id, batch_size)
     n_bytes = sum(len(doc.encode("utf-8")) for doc in documents)
-    loss = nats / scored
-    return {
-        "loss": loss,
-        "perplexity": math.exp(min(loss, 50.0)),
-        "bits_per_byte": nats / max(n_bytes, 1) / math.log(2),
-        "tokens": scored,
-        "bytes": n_bytes,
-    }
+    return {**text_metrics(nats, scored, n_bytes), "tokens": scored, "bytes": n_bytes}
+
+
+def text_metrics(nats: float, scored: int, n_bytes: int) -> dict[str, float]:
+    """Loss per scored token, perplexity and bits per byte from total nats (the one definition of each)."""
+    loss = nats / max(scored, 1)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "bits_per_byte": nats / max(n_bytes, 1) / math.log(2)}

@@ -28,10 +28,17 @@ def evaluate_loss(model, batches, hardware) -> float:
         with hardware.autocast():
             _, loss = model(x, y)
         n = int((y >= 0).sum())
-        total += float(loss) * n
+        if n:  # a batch with nothing to score has a NaN mean loss
+            total += float(loss) * n
         count += n
     model.train(was_training)
     return total / max(count, 1)
+
+
+def evaluate_split(model, task, predictor, split: str, hardware) -> dict[str, float]:
+    """Everything the task measures on `split`: loss, the task's loss-based metrics, then its generation metrics."""
+    loss = evaluate_loss(model, task.batches(split), hardware)
+    return {"loss": loss, **task.loss_metrics(loss, split), **task.evaluate(predictor, split)}
 
 
 def samples_text(prompts: list[str], completions: list[str]) -> str:
@@ -108,9 +115,7 @@ class Trainer:
                 )
                 tokens, busy = 0, 0.0
             if step % self.eval_every == 0 or step == self.max_steps:
-                val_loss = evaluate_loss(model, task.val_batches(), hardware)
-                val_metrics = {"val/loss": val_loss, **{f"val/{k}": v for k, v in task.loss_metrics(val_loss).items()}}
-                val_metrics.update({f"val/{k}": v for k, v in task.evaluate(predictor, "val").items()})
+                val_metrics = {f"val/{k}": v for k, v in evaluate_split(model, task, predictor, "val", hardware).items()}
                 log_metrics(val_metrics, step)
                 log.info("step %d  %s", step, "  ".join(f"{k} {v:.4f}" for k, v in val_metrics.items()))
                 if log_text is not None:

@@ -1,0 +1,41 @@
+"""The interface the runner, trainer and apps use; a task is whatever implements it (no base class)."""
+
+from typing import Protocol
+
+import torch
+
+
+class Task(Protocol):
+    """Data, loss mask, metrics and text format of one kind of experiment (arithmetic, language modelling)."""
+
+    objective: str  # the validation metric that says how good a run is (the sweep objective)
+    objective_direction: str  # "maximize" or "minimize"
+    held_out_splits: tuple[str, ...]  # splits evaluated once after training
+    text_format: object  # prompt_to_model / answer_from_model / to_config
+    max_sequence_length: int  # tokens the model must see at once
+
+    def setup(self, tokenizer) -> None:
+        """Load or generate the data; fit the tokenizer first if it needs it."""
+
+    @property
+    def split_names(self) -> tuple[str, ...]: ...
+
+    def train_batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def batches(self, split: str):
+        """Fixed (inputs, targets) batches that cover `split`."""
+
+    def loss_metrics(self, loss: float, split: str) -> dict[str, float]:
+        """Metrics that follow from the mean loss on `split` (perplexity, bits per byte)."""
+
+    def evaluate(self, predictor, split: str) -> dict[str, float]:
+        """Metrics that need generation (exact match)."""
+
+    def train_stats(self) -> dict[str, float]: ...
+
+    def sample_prompts(self, n: int = 8) -> list[str]: ...
+
+    def generation_defaults(self) -> dict: ...
+
+    def tags(self) -> dict[str, str]:
+        """Run tags that identify the data (corpus and file hashes)."""
