@@ -17,6 +17,7 @@ from mlm_lab.config import conf_dir
 from mlm_lab.errors import ConfigError, require
 
 log = logging.getLogger(__name__)
+FILE_KEYS = ("path", "separator", "text_column", "sha256", "cache_dir")  # eval.yaml's keys for scoring a file
 
 
 def score_file(predictor, data: DictConfig, stride: int | None) -> dict[str, float]:
@@ -40,7 +41,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         metrics = {f"eval/{k}": v for k, v in score_file(predictor, cfg.data, cfg.stride).items()}
         what = Path(str(cfg.data.path)).name
     else:
-        task = build(OmegaConf.merge(run_config["data"], cfg.data), "data")
+        overrides = {k: v for k, v in OmegaConf.to_container(cfg.data).items() if k not in FILE_KEYS}
+        task = build(OmegaConf.merge(run_config["data"], overrides), "data")
         task.setup(predictor.tokenizer)
         split = cfg.split or (task.held_out_splits[0] if task.held_out_splits else "val")
         require(

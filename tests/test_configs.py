@@ -106,4 +106,4 @@ def test_app_configs_compose():
     gen = compose_config(["model=models:/x/latest", "prompt='1+2='"], config_name="generate", subdir="apps")
     assert gen.model == "models:/x/latest" and gen.prompt == "1+2="
     ev = compose_config(["model=models:/x/latest"], config_name="eval", subdir="apps")
-    assert ev.split == "test"
+    assert ev.split is None and ev.stride is None and ev.log is True  # null: the task's held-out split, else val

@@ -19,7 +19,7 @@ def text_model(tmp_path_factory):
         "mlm_lab.train",
         "experiment=tinystories",
         *local_data("text"),
-        "tokenizer.vocab_size=300",
+        "tokenizer.vocab_size=512",
         "model.d_model=32",
         "model.n_layers=1",
         "model.n_heads=2",
@@ -75,3 +75,15 @@ def test_pyfunc_score_mode_returns_one_row_per_text(text_model):
     assert isinstance(generated[0], str)
     with pytest.raises(Exception, match="mode"):
         model.predict(["x"], params={"mode": "embed"})
+
+
+def test_eval_without_a_file_rescores_the_runs_validation_split(text_model):
+    workdir, uri = text_model
+    result = run_cli(["mlm_lab.eval", "model=models:/stories/latest", "log=false"], cwd=workdir, tracking_uri=uri)
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = json.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("stories").experiment_id], "tags.`tokenizer.lossless` = 'true'")
+    assert printed["val/bits_per_byte"] == pytest.approx(run.data.metrics["val/bits_per_byte"], rel=1e-4)
+    bad = run_cli(["mlm_lab.eval", "model=models:/stories/latest", "split=test"], cwd=workdir, tracking_uri=uri)
+    assert bad.returncode == 2 and "split" in bad.stdout + bad.stderr and "data.path" in bad.stdout + bad.stderr

@@ -109,7 +109,7 @@ def test_completions_join_their_prompt_exactly_under_sentencepiece(tmp_path):
     tok.fit(["the cat sat on the mat. the dog sat on the log.\n" * 20])
     torch.manual_seed(0)
     m = llama(tok.vocab_size, context_length=32, d_model=32, n_layers=1, n_heads=2).eval()
-    predictor = Predictor(m, tok, PlainTextFormat(), {"max_new_tokens": 12, "temperature": 1.0, "seed": 0})
+    predictor = Predictor(m, tok, PlainTextFormat(), {"max_new_tokens": 12, "temperature": 0.0})
     prompts = ["the cat", "the dog sat on"]
     for prompt, completion in zip(prompts, predictor.complete(prompts)):
         ids = tok.encode(prompt)
