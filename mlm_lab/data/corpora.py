@@ -11,7 +11,7 @@ from pathlib import Path
 from mlm_lab.data.corpus import Corpus
 from mlm_lab.data.download import is_url, resolve
 from mlm_lab.data.gutenberg import QUIJOTE_CHAPTER, split_chapters, strip_gutenberg
-from mlm_lab.data.sources import read_documents, sibling_key
+from mlm_lab.data.sources import read_documents, require_exists, sibling_key
 from mlm_lab.errors import require
 
 EOT = "<|endoftext|>"  # the TinyStories separator, on a line of its own between stories
@@ -156,7 +156,7 @@ def read_sources(
     paths: PathSpec, cache_dir: str | None, key: str, sha256: str | None = None, **options
 ) -> tuple[list[list[str]], dict[str, str]]:
     """The documents of each path or URL in `paths` (one list per entry) and {file or URL: sha256} of everything read."""
-    entries = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    entries = _entries(paths)
     require(len(entries) > 0, key, "is an empty list", f"set {key} to a file, folder or URL")
     require(sha256 is None or len(entries) == 1, sibling_key(key, "sha256"), "one hash for several files", "unset it, or name one file")
     local = [resolve(entry, cache_dir, sha256=sha256, key=key) for entry in entries]  # download everything before reading
@@ -222,11 +222,14 @@ def _require_fraction(value: float, key: str) -> None:
 
 def _require_local_paths(paths: PathSpec | None, key: str) -> None:
     """Fail on a missing local file before anything is downloaded or read."""
-    entries = [] if paths is None else [paths] if isinstance(paths, (str, Path)) else list(paths)
-    for entry in entries:
+    for entry in [] if paths is None else _entries(paths):
         if not is_url(entry):
-            path = Path(str(entry)).expanduser()
-            require(path.exists(), key, f"{path} does not exist", f"set {key}=/path/to/a/file (or a folder of files, or a URL)")
+            require_exists(Path(str(entry)).expanduser(), key)
+
+
+def _entries(paths: PathSpec) -> list:
+    """One path, URL or a list of them, as a list."""
+    return [paths] if isinstance(paths, (str, Path)) else list(paths)
 
 
 def _normalised_shares(corpora: dict, shares: dict, key: str) -> dict[str, float]:

@@ -65,8 +65,12 @@ def _format_of(file: Path) -> str:
     return file.suffix.lower().lstrip(".")
 
 
-def _list_files(path: Path, fmt: str | None, key: str) -> list[Path]:
+def require_exists(path: Path, key: str) -> None:
     require(path.exists(), key, f"{path} does not exist", f"set {key}=/path/to/a/file (or a folder of files, or a URL)")
+
+
+def _list_files(path: Path, fmt: str | None, key: str) -> list[Path]:
+    require_exists(path, key)
     if path.is_file():
         suffix = fmt or _format_of(path)
         known = ", ".join("." + f for f in FORMATS)

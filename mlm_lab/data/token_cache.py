@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mlm_lab.cache import atomic_write_bytes
 from mlm_lab.data.windows import frame
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,7 @@ def _write(bin_path: Path, meta_path: Path, documents: list[str], tokenizer) -> 
     finally:
         tmp.unlink(missing_ok=True)  # interrupted: no multi-GB leftover
     meta = {"dtype": dtype.name, "n_tokens": n_tokens, "n_bytes": n_bytes, "n_documents": len(documents)}
-    tmp_meta = meta_path.with_suffix(f".json.{os.getpid()}.tmp")
-    tmp_meta.write_text(json.dumps(meta))
-    os.replace(tmp_meta, meta_path)  # the meta file is the commit mark: written last
+    atomic_write_bytes(meta_path, json.dumps(meta).encode())  # the meta file is the commit mark: written last
     log.info(
         "tokenised %s: %d documents, %d tokens, %d bytes (%.2f bytes/token)",
         bin_path,
