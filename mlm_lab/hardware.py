@@ -1,4 +1,4 @@
-"""Where and how the run computes: device, precision and CPU threads."""
+"""Where and how the run computes: device, precision, TF32 and CPU threads."""
 
 import contextlib
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ class Device(str, Enum):
 class Precision(str, Enum):
     fp32 = "fp32"
     bf16 = "bf16"
+    fp16 = "fp16"
 
 
 def _available(device: str) -> bool:
@@ -34,7 +35,8 @@ class Hardware:
     """Resolves `device: auto|cpu|cuda|mps` to a torch device and offers the autocast context for `precision`."""
 
     device: Device = Device.auto  # auto picks cuda, then mps, then cpu
-    precision: Precision = Precision.fp32  # bf16 runs matmuls under autocast
+    precision: Precision = Precision.fp32  # bf16 / fp16 run matmuls under autocast; fp16 adds a GradScaler
+    tf32: bool = False  # CUDA: let fp32 matmuls and convolutions use TF32 tensor cores (faster, ~10 mantissa bits)
     threads: int | None = None  # CPU threads for torch; null keeps torch's default
     compile: bool = False  # train through torch.compile(model); generation and export use the plain module
 
@@ -51,14 +53,22 @@ class Hardware:
         self.torch_device = torch.device(name)
 
     def apply(self) -> None:
-        """Process-wide settings (CPU threads)."""
+        """Process-wide settings: CPU threads, TF32."""
         if self.threads is not None:
             torch.set_num_threads(self.threads)
+        if self.torch_device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = self.tf32
+            torch.backends.cudnn.allow_tf32 = self.tf32
 
     def autocast(self):
-        if self.precision is Precision.bf16:
-            return torch.autocast(device_type=self.torch_device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        if self.precision is Precision.fp32:
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision is Precision.bf16 else torch.float16
+        return torch.autocast(device_type=self.torch_device.type, dtype=dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """Loss scaling for fp16 (keeps small gradients from underflowing); a pass-through otherwise."""
+        return torch.amp.GradScaler(self.torch_device.type, enabled=self.precision is Precision.fp16)
 
 
 def _choice(enum: type[Enum], value, key: str):

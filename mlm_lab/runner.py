@@ -18,19 +18,23 @@ from mlm_lab.errors import ConfigError, require
 from mlm_lab.export import model_spec, write_model_dir
 from mlm_lab.generation import Predictor
 from mlm_lab.models.loading import load_weights
-from mlm_lab.tokenizers import tokenizer_sha256
+from mlm_lab.resume import resume_config
+from mlm_lab.tokenizers import tokenizer_from_state, tokenizer_sha256
+from mlm_lab.tracking.null_tracker import NullTracker
 from mlm_lab.training.checkpoint import load_checkpoint, save_checkpoint
-from mlm_lab.training.trainer import samples_text
+from mlm_lab.training.distributed import Distributed, init_distributed
+from mlm_lab.training.signals import TrainingInterrupted
+from mlm_lab.training.trainer import Loop, NonFiniteLossError, Trainer, samples_text
 
 log = logging.getLogger(__name__)
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; returns the generator that draws training batches."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
+def seed_everything(seed: int, rank: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and torch; returns the generator that draws training batches (a different stream per rank)."""
+    random.seed(seed + rank)
+    np.random.seed(seed + rank)
+    torch.manual_seed(seed)  # the same initial weights everywhere (DDP also broadcasts rank 0's)
+    return torch.Generator().manual_seed(seed + rank)
 
 
 def check_optimizer(cfg: DictConfig) -> None:
@@ -68,14 +72,15 @@ class Components:
     """Everything a run is made of, built from the config before any training."""
 
     hardware: object
-    trainer: object
+    trainer: Trainer
     tracker: object
     tokenizer: object
     task: object
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: object
+    schedule: object
     generator: torch.Generator
+    dist: Distributed
 
     @property
     def predictor(self) -> Predictor:
@@ -95,34 +100,66 @@ def init_weights(model, path: str, include: list[str] | None) -> None:
     log.info("initialised %d tensors from %s", len(loaded), path)
 
 
-def build_components(cfg: DictConfig) -> Components:
+def setup_task(cfg: DictConfig, tokenizer, dist: Distributed):
+    """Build the task and load its data; rank 0 first, so the others find the tokenizer and tokens in the cache."""
+    task = build(cfg.data, "data")
+    if not dist.is_main:
+        dist.barrier()
+    task.setup(tokenizer)
+    if dist.is_main:
+        dist.barrier()
+    return task
+
+
+def build_components(cfg: DictConfig, checkpoint: dict | None = None, tracker=None) -> Components:
     """Settings, seed, tokenizer, data, model, optimizer, schedule: every bad value fails here."""
     hardware = build(cfg.hardware, "hardware")
     hardware.apply()
     trainer = build(cfg.trainer, "trainer")
-    tracker = build(cfg.tracking, "tracking")
     check_optimizer(cfg.optimizer)
-    generator = seed_everything(cfg.seed)
-    tokenizer = build(cfg.tokenizer, "tokenizer")
-    task = build(cfg.data, "data")
-    task.setup(tokenizer)
+    schedule = build(cfg.scheduler, "scheduler")
+    dist = init_distributed(hardware)
+    tracker = (tracker or build(cfg.tracking, "tracking")) if dist.is_main else NullTracker()
+    generator = seed_everything(cfg.seed, dist.rank)
+    # a resumed run keeps its own tokenizer: ids must not move under trained weights
+    tokenizer = tokenizer_from_state(checkpoint["tokenizer"]) if checkpoint else build(cfg.tokenizer, "tokenizer")
+    task = setup_task(cfg, tokenizer, dist)
     model = build_model(cfg.model, tokenizer, task, hardware)
-    if trainer.init_from:
+    if trainer.init_from and checkpoint is None:
         init_weights(model, trainer.init_from, trainer.init_include)
-    optimizer = build(cfg.optimizer, "optimizer")(model.parameters())
-    scheduler = build(cfg.scheduler, "scheduler")(optimizer, total_steps=trainer.max_steps)
+    optimizer = build(cfg.optimizer, "optimizer")(model)
+    schedule.bind(optimizer)
     log.info("model: %s, %d parameters, on %s", type(model).__name__, model.num_parameters(), hardware.torch_device)
     log.info("tracking to %s, experiment %r", tracker.resolved_uri, tracker.experiment)
-    return Components(hardware, trainer, tracker, tokenizer, task, model, optimizer, scheduler, generator)
+    return Components(hardware, trainer, tracker, tokenizer, task, model, optimizer, schedule, generator, dist)
 
 
-def fit(c: Components) -> dict:
+def fit(c: Components, output_dir: Path, config: dict, checkpoint: dict | None) -> dict:
     counts = {"model/num_parameters": c.model.num_parameters(), "model/num_parameters_non_embedding": c.model.num_parameters(True)}
     c.tracker.log_metrics(counts, step=0)
-    model = torch.compile(c.model) if c.hardware.compile else c.model
-    return c.trainer.fit(
-        model, c.optimizer, c.scheduler, c.task, c.hardware, c.predictor, c.tracker.log_metrics, c.generator, c.tracker.log_text
+    train_model = c.dist.wrap(c.model)
+    if c.hardware.compile:
+        train_model = torch.compile(train_model)
+    loop = Loop(
+        model=c.model,
+        train_model=train_model,
+        optimizer=c.optimizer,
+        schedule=c.schedule,
+        task=c.task,
+        hardware=c.hardware,
+        predictor=c.predictor,
+        tracker=c.tracker,
+        generator=c.generator,
+        checkpoint_dir=str(output_dir / "checkpoints"),
+        checkpoint_extra={
+            "model_config": model_spec(c.model),
+            "tokenizer": c.tokenizer.state(),
+            "config": config,
+            "run_id": c.tracker.run_id,
+        },
+        dist=c.dist,
     )
+    return c.trainer.fit(loop, checkpoint)
 
 
 def evaluate(c: Components) -> tuple[list[str], list[str]]:
@@ -130,7 +167,7 @@ def evaluate(c: Components) -> tuple[list[str], list[str]]:
     predictor = c.predictor
     for split in c.task.held_out_splits:
         metrics = {f"{split}/{k}": v for k, v in c.task.evaluate(predictor, split).items()}
-        c.tracker.log_metrics(metrics, step=c.trainer.max_steps)
+        c.tracker.log_metrics(metrics, step=c.trainer.state.step)
         log.info("%s: %s", split, "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     prompts = c.task.sample_prompts()
     completions = predictor.complete(prompts)
@@ -139,17 +176,7 @@ def evaluate(c: Components) -> tuple[list[str], list[str]]:
 
 
 def export(c: Components, output_dir: Path, config: dict) -> str | None:
-    """Write the final checkpoint and the model folder, log both, and register the model."""
-    checkpoint = {
-        "model": c.model.state_dict(),
-        "optimizer": c.optimizer.state_dict(),
-        "scheduler": c.scheduler.state_dict(),
-        "step": c.trainer.max_steps,
-        "model_config": model_spec(c.model),
-        "tokenizer": c.tokenizer.state(),
-        "config": config,
-    }
-    c.tracker.log_artifact(save_checkpoint(checkpoint, output_dir / "checkpoints" / "final.pt"), "checkpoints")
+    """Write the model folder, log its tokenizer, and register the model (the trainer wrote checkpoints/final.pt)."""
     model_dir = write_model_dir(output_dir / "model", c.model, c.tokenizer, c.task.text_format, c.task.generation_defaults(), config)
     c.tracker.log_artifact(model_dir / "tokenizer.json", "tokenizer")
     if c.tracker.register_as is None:
@@ -167,15 +194,47 @@ def check_reload(c: Components, model_uri: str, prompts: list[str], expected: li
 
 
 def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
-    """Build everything from `cfg`, train, evaluate, export and register; returns the validation objective."""
+    """Build everything from `cfg`, train, evaluate, export and register; returns the validation objective.
+
+    With `resume` set, the run continues from its checkpoint, in the same MLflow run.
+    """
+    overrides = overrides or []
+    checkpoint, tracker = None, None
+    if cfg.get("resume"):
+        tracker = build(cfg.tracking, "tracking")
+        checkpoint, cfg = resume_config(cfg, overrides, tracker)
+        tracker = build(cfg.tracking, "tracking")
+        if not tracker.run_exists(checkpoint["run_id"]):
+            raise ConfigError(
+                f"resume: run {checkpoint['run_id']} is not in the tracking store {tracker.resolved_uri}. "
+                "Fix: set tracking.uri to the store the run was logged to"
+            )
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    c = build_components(cfg)
-    with c.tracker.run(config, overrides or []):
-        c.tracker.set_tags({"tokenizer.sha256": tokenizer_sha256(c.tokenizer), **c.task.tags()})
-        val = fit(c)
-        prompts, completions = evaluate(c)
-        model_uri = export(c, Path(cfg.output_dir), config)
-        if model_uri is not None:
-            check_reload(c, model_uri, prompts, completions)
-        log.info("run %s finished; registered model: %s", c.tracker.run_id, model_uri)
+    c = build_components(cfg, checkpoint, tracker)
+    output_dir = Path(cfg.output_dir)
+    resume_id = checkpoint["run_id"] if checkpoint else None
+    try:
+        with c.tracker.run(config, overrides, resume_run_id=resume_id, resume_note=f"step{checkpoint['step']}" if checkpoint else ""):
+            if checkpoint is None:
+                c.tracker.set_tags({"tokenizer.sha256": tokenizer_sha256(c.tokenizer), **c.task.tags()})
+            c.tracker.set_tags({"checkpoint.dir": str(output_dir / "checkpoints")})
+            try:
+                val = fit(c, output_dir, config, checkpoint)
+            except TrainingInterrupted as e:
+                e.resume_command = f"mlm-train resume={c.tracker.run_id}"
+                c.tracker.set_tags({"resume_command": e.resume_command})
+                raise
+            except NonFiniteLossError as e:
+                if e.batch is not None and c.dist.is_main:
+                    c.tracker.log_artifact(save_checkpoint(e.batch, output_dir / "nonfinite" / "batch.pt"), "nonfinite")
+                raise
+            if not c.dist.is_main:
+                return val[f"val/{c.task.objective}"]
+            prompts, completions = evaluate(c)
+            model_uri = export(c, output_dir, config)
+            if model_uri is not None:
+                check_reload(c, model_uri, prompts, completions)
+            log.info("run %s finished; registered model: %s", c.tracker.run_id, model_uri)
+    finally:
+        c.dist.shutdown()
     return val[f"val/{c.task.objective}"]

@@ -17,12 +17,20 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def main(cfg: DictConfig) -> float:
     from mlm_lab.runner import train
+    from mlm_lab.training.signals import TrainingInterrupted
+    from mlm_lab.training.trainer import NonFiniteLossError
 
     try:
         return train(cfg, overrides=list(HydraConfig.get().overrides.task))
     except ConfigError as e:
         log.error("%s", e)
         sys.exit(2)
+    except TrainingInterrupted as e:
+        log.error("interrupted: %s. The run is marked KILLED; continue it with: %s", e, getattr(e, "resume_command", "mlm-train resume=PATH"))
+        sys.exit(e.exit_code)
+    except NonFiniteLossError as e:
+        log.error("%s", e)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

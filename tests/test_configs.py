@@ -45,10 +45,10 @@ def test_every_choice_composes_and_builds(group, choice, tmp_path):
     task.setup(tokenizer)
     assert not tokenizer.needs_fit and tokenizer.encode(task.sample_prompts(1)[0])
     model = build(cfg.model, "model")(vocab_size=tokenizer.vocab_size)
-    optimizer = build(cfg.optimizer, "optimizer")(model.parameters())
+    optimizer = build(cfg.optimizer, "optimizer")(model)
     assert isinstance(optimizer, torch.optim.Optimizer)
-    scheduler = build(cfg.scheduler, "scheduler")(optimizer, total_steps=10)
-    assert scheduler.get_last_lr()[0] > 0
+    schedule = build(cfg.scheduler, "scheduler").bind(optimizer)
+    assert schedule.update(1, 0.0) > 0
     for settings in ("hardware", "trainer", "tracking"):
         assert build(cfg[settings], settings) is not None
 

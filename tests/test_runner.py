@@ -29,7 +29,7 @@ def test_a_run_records_params_metrics_tags_artifacts_and_registers(store, tmp_pa
     assert r.info.status == "FINISHED"
     assert objective == r.data.metrics["val/exact_match"]
     assert r.data.params["model.d_model"] == "32" and r.data.params["data.ops"] == "+" and r.data.params["seed"] == "0"
-    assert r.data.params["optimizer._target_"] == "torch.optim.AdamW"
+    assert r.data.params["optimizer._target_"] == "mlm_lab.training.optimizers.adamw"
     assert r.data.metrics["model/num_parameters"] > r.data.metrics["model/num_parameters_non_embedding"] > 0
     for metric in ["train/loss", "train/lr", "val/loss", "val/exact_match", "tokens_per_second", "test/exact_match"]:
         assert metric in r.data.metrics, metric

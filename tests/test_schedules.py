@@ -1,33 +1,89 @@
+import math
+
 import pytest
 import torch
 
 from mlm_lab.errors import ConfigError
-from mlm_lab.training.schedules import constant, cosine_warmup
+from mlm_lab.training.schedules import constant, cosine, cosine_warmup, linear, plateau
 
 
-def test_cosine_warmup_shape():
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = cosine_warmup(opt, total_steps=110, warmup_steps=10, min_lr_ratio=0.1)
-    lrs = []
-    for _ in range(110):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
-    assert lrs[60] == pytest.approx(0.55, abs=0.01)
-    assert min(lrs[10:]) >= 0.1 - 1e-9 and lrs[-1] == pytest.approx(0.1, abs=1e-3)
-    with pytest.raises(ConfigError, match="scheduler.min_lr_ratio"):
-        cosine_warmup(opt, 10, min_lr_ratio=2.0)
+def bound(schedule, lr=1.0):
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(2, 2))]}, {"params": [torch.nn.Parameter(torch.zeros(2))], "weight_decay": 0.0}]
+    opt = torch.optim.SGD(groups, lr=lr)
+    return schedule.bind(opt), opt
 
 
-def test_constant_with_warmup():
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
-    sched = constant(opt, total_steps=10, warmup_steps=4)
-    lrs = []
-    for _ in range(8):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert lrs == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.0, 2.0, 2.0, 2.0])
-    with pytest.raises(ConfigError, match="scheduler.warmup_steps"):
-        constant(opt, 10, warmup_steps=-1)
+def lrs(schedule, total: int) -> list[float]:
+    """The lr of each step 1..total of a budget in steps (progress = steps done before the step)."""
+    return [schedule.update(step, (step - 1) / total) for step in range(1, total + 1)]
+
+
+def test_cosine_warmup_rises_linearly_then_decays_to_min_lr_ratio():
+    s, _ = bound(cosine_warmup(warmup_steps=10, min_lr_ratio=0.1))
+    got = lrs(s, 110)
+    assert got[:10] == pytest.approx([(i + 1) / 10 for i in range(10)])
+    decay = got[10:]
+    assert all(a >= b for a, b in zip(decay, decay[1:]))
+    # the decay runs over the steps after warmup (nanoGPT's formula): halfway there it is halfway between peak and floor
+    assert decay[50] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)), abs=0.02)
+    assert decay[-1] == pytest.approx(0.1, abs=0.002)
+
+
+def test_min_lr_is_absolute_and_every_group_follows():
+    s, opt = bound(cosine(min_lr=0.02), lr=0.5)
+    got = lrs(s, 100)
+    assert got[0] == pytest.approx(0.5) and got[-1] == pytest.approx(0.02, abs=1e-3)
+    assert [g["lr"] for g in opt.param_groups] == [got[-1]] * 2
+
+
+def test_linear_and_constant():
+    s, _ = bound(linear(min_lr_ratio=0.0))
+    got = lrs(s, 10)
+    assert got == pytest.approx([1.0 - i / 10 for i in range(10)])
+    s, _ = bound(constant(warmup_steps=4))
+    assert lrs(s, 8) == pytest.approx([0.25, 0.5, 0.75, 1, 1, 1, 1, 1])
+
+
+def test_a_budget_in_time_decays_by_fraction_spent_not_steps():
+    s, _ = bound(cosine(min_lr_ratio=0.0))
+    assert s.update(1, 0.0) == pytest.approx(1.0)
+    assert s.update(2, 0.5) == pytest.approx(0.5)  # step 2, but half the minutes are gone
+    assert s.update(3, 0.999) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_plateau_lowers_the_lr_after_patience_evaluations_without_improvement():
+    s, _ = bound(plateau(factor=0.5, patience=1), lr=1.0)
+    assert s.update(1, 0.0) == 1.0
+    for loss, expected in [(2.0, 1.0), (1.5, 1.0), (1.6, 1.0), (1.6, 0.5), (1.4, 0.5), (1.5, 0.5), (1.5, 0.25)]:
+        s.observe({"val/loss": loss})
+        assert s.update(2, 0.1) == expected, loss
+
+
+def test_state_dict_round_trip_continues_identically():
+    a, _ = bound(plateau(factor=0.5, patience=0, warmup_steps=3))
+    lrs(a, 5)
+    a.observe({"val/loss": 1.0})
+    a.observe({"val/loss": 1.0})
+    b, _ = bound(plateau(factor=0.5, patience=0, warmup_steps=3))
+    b.load_state_dict(a.state_dict())
+    assert [a.update(s, 0.5) for s in range(6, 9)] == [b.update(s, 0.5) for s in range(6, 9)] == [0.5] * 3
+
+
+@pytest.mark.parametrize(
+    "make, key",
+    [
+        (lambda: cosine_warmup(warmup_steps=-1), "scheduler.warmup_steps"),
+        (lambda: cosine(min_lr_ratio=1.5), "scheduler.min_lr_ratio"),
+        (lambda: plateau(factor=1.0), "scheduler.factor"),
+        (lambda: bound(cosine(min_lr=2.0), lr=1.0), "scheduler.min_lr"),
+    ],
+)
+def test_bad_settings_name_the_key(make, key):
+    with pytest.raises(ConfigError, match=key):
+        make()
+
+
+def test_plateau_needs_its_metric():
+    s, _ = bound(plateau(monitor="val/bits_per_byte"))
+    with pytest.raises(ConfigError, match="scheduler.monitor"):
+        s.observe({"val/loss": 1.0})

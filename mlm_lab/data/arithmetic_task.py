@@ -96,6 +96,13 @@ class ArithmeticTask:
     def loss_metrics(self, loss: float, split: str) -> dict[str, float]:
         return {}  # exact match, not the loss, says how good an arithmetic model is
 
+    def state_dict(self) -> dict:
+        """Batches come from the generator alone: nothing else to restore on resume."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
     def train_stats(self) -> dict[str, float]:
         return {}
 

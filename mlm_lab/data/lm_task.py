@@ -118,6 +118,13 @@ class LanguageModelingTask:
                 ys.append(y)
         return torch.cat(xs), torch.cat(ys)
 
+    def state_dict(self) -> dict:
+        """Where the training stream stands beyond the generator: windows drawn per source (mixture shares)."""
+        return {"drawn": dict(self.drawn)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.drawn = {name: int(state["drawn"].get(name, 0)) for name in self.sources}
+
     def train_stats(self) -> dict[str, float]:
         """Share of training windows drawn from each source so far (logged for mixtures)."""
         if len(self.sources) < 2:

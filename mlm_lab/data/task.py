@@ -31,7 +31,14 @@ class Task(Protocol):
     def evaluate(self, predictor, split: str) -> dict[str, float]:
         """Metrics that need generation (exact match)."""
 
+    batch_size: int  # rows per training batch on one process
+
     def train_stats(self) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict:
+        """Training-stream position that the generator's state does not hold (restored on resume)."""
+
+    def load_state_dict(self, state: dict) -> None: ...
 
     def sample_prompts(self, n: int = 8) -> list[str]: ...
 

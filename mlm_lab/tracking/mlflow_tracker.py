@@ -81,24 +81,57 @@ class MlflowTracker:
         return self.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
     @contextlib.contextmanager
-    def run(self, config: dict, overrides: list[str]):
-        """An active MLflow run; an exception inside marks it FAILED with the error in a tag."""
+    def run(self, config: dict, overrides: list[str], resume_run_id: str | None = None, resume_note: str = ""):
+        """An active MLflow run (a new one, or `resume_run_id` continued).
+
+        An exception inside ends it FAILED, or KILLED for an interruption; the exception's `tags`
+        attribute, when it has one, is recorded with the error.
+        """
         # Set every time: an earlier run in this process (a sweep, a test) may have set another store.
         mlflow.set_tracking_uri(self.resolved_uri)
-        mlflow.set_experiment(self.experiment)
-        tags = {**git_state(), "command": shlex.join(sys.argv)}
-        with mlflow.start_run(run_name=self.run_name, tags=tags) as active:
+        if resume_run_id is None:
+            mlflow.set_experiment(self.experiment)
+            active_run = mlflow.start_run(run_name=self.run_name, tags={**git_state(), "command": shlex.join(sys.argv)})
+        else:
+            active_run = mlflow.start_run(run_id=resume_run_id)
+        with active_run as active:
             self.run_id = active.info.run_id
             try:
-                mlflow.log_params(flatten(config))
-                mlflow.log_dict(config, "config.yaml")
-                mlflow.log_text("\n".join(overrides) + "\n", "overrides.txt")
+                if resume_run_id is None:
+                    mlflow.log_params(flatten(config))
+                    mlflow.log_dict(config, "config.yaml")
+                    mlflow.log_text("\n".join(overrides) + "\n", "overrides.txt")
+                else:  # params are write-once in MLflow: the resumed config and command go to artifacts and tags
+                    mlflow.log_dict(config, f"resumes/{resume_note}/config.yaml")
+                    mlflow.log_text(shlex.join(sys.argv) + "\n" + "\n".join(overrides) + "\n", f"resumes/{resume_note}/command.txt")
+                    tags = mlflow.get_run(self.run_id).data.tags
+                    for stale in ("error", "error_type"):  # the interruption is history now (interrupted.* tags keep it)
+                        if stale in tags:
+                            mlflow.delete_tag(stale)
+                    mlflow.set_tags({"resumed": resume_note, **git_state()})
                 yield self
             except BaseException as e:
-                status = "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"
-                mlflow.set_tags({"error": f"{type(e).__name__}: {e}"[:5000], "error_type": type(e).__name__})
-                mlflow.end_run(status=status)
+                interrupted = isinstance(e, KeyboardInterrupt) or getattr(e, "run_status", None) == "KILLED"
+                mlflow.set_tags({"error": f"{type(e).__name__}: {e}"[:5000], "error_type": type(e).__name__, **getattr(e, "tags", {})})
+                mlflow.end_run(status="KILLED" if interrupted else "FAILED")
                 raise
+
+    def run_exists(self, run_id: str) -> bool:
+        mlflow.set_tracking_uri(self.resolved_uri)
+        try:
+            mlflow.get_run(run_id)
+        except mlflow.exceptions.MlflowException:
+            return False
+        return True
+
+    def download_checkpoint(self, run_id: str, directory: str | Path) -> Path:
+        """The run's newest checkpoint: `checkpoints/final.pt` if it finished, else `checkpoints/latest.pt`."""
+        mlflow.set_tracking_uri(self.resolved_uri)
+        names = {Path(a.path).name for a in mlflow.MlflowClient().list_artifacts(run_id, "checkpoints")}
+        for name in ("final.pt", "latest.pt"):
+            if name in names:
+                return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"checkpoints/{name}", dst_path=str(directory)))
+        raise FileNotFoundError(f"run {run_id} has no checkpoints/final.pt or checkpoints/latest.pt artifact (found {sorted(names) or 'none'})")
 
     def log_metrics(self, metrics: dict, step: int) -> None:
         mlflow.log_metrics(metrics, step=step)

@@ -1,20 +1,31 @@
-"""The training loop: steps, periodic evaluation and metric reporting through a `log` callback."""
+"""The training loop: budget, accumulation, precision, clipping, evaluation, checkpoints, resume, signals."""
 
+import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
 from mlm_lab.errors import require
+from mlm_lab.training.budget import Budget
+from mlm_lab.training.checkpoint import Checkpointer
+from mlm_lab.training.distributed import Distributed
+from mlm_lab.training.progress import Progress
+from mlm_lab.training.rng import rng_state, set_rng_state
+from mlm_lab.training.signals import StopOnSignal, TrainingInterrupted
 
 log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = 2  # bump when the training state's layout changes
 
 
 class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite; the step, micro-batch and rank are in `tags`."""
+
+    def __init__(self, message: str, tags: dict[str, str], batch: dict | None = None):
+        super().__init__(message)
+        self.tags, self.batch = tags, batch
 
 
 @torch.no_grad()
@@ -47,78 +58,261 @@ def samples_text(prompts: list[str], completions: list[str]) -> str:
 
 
 @dataclass
-class Trainer:
-    """Runs `max_steps` optimizer steps, logging train metrics and evaluating every `eval_every` steps."""
+class TrainState:
+    """How far the run has come: optimizer steps, tokens over all ranks, seconds spent in training steps."""
 
-    max_steps: int = 400  # optimizer steps to train for
-    eval_every: int = 100  # steps between evaluations (val loss and task metrics); the last step always evaluates
-    log_every: int = 10  # steps between train/loss, train/lr and tokens_per_second points
-    grad_clip: float | None = 1.0  # clip the global gradient norm to this value; null disables clipping
+    step: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Loop:
+    """What one `fit` works on; the runner builds it."""
+
+    model: torch.nn.Module  # the plain module: evaluation, generation and checkpoints use it
+    train_model: torch.nn.Module  # what the steps run through (DDP and/or torch.compile around `model`)
+    optimizer: torch.optim.Optimizer
+    schedule: object  # training.schedules.Schedule, bound to the optimizer
+    task: object
+    hardware: object
+    predictor: object
+    tracker: object  # log_metrics, log_text, log_artifact
+    generator: torch.Generator
+    checkpoint_dir: str
+    checkpoint_extra: dict = field(default_factory=dict)  # model_config, tokenizer, config, run_id: what makes a checkpoint self-describing
+    dist: Distributed = field(default_factory=Distributed)
+    scaler: torch.amp.GradScaler | None = None
+
+
+@dataclass
+class Trainer:
+    """Trains until the budget (steps, tokens or minutes, whichever ends first) is spent, evaluating every `eval_every` steps."""
+
+    max_steps: int | None = 1000  # optimizer steps; null: budget in tokens or minutes only
+    max_tokens: int | None = None  # training tokens over all processes (inputs, padding included)
+    max_minutes: float | None = None  # minutes spent in training steps (evaluation and checkpoint writes excluded)
+    grad_accum_steps: int = 1  # micro-batches per optimizer step: effective batch = batch_size x this x processes
+    eval_every: int = 200  # steps between evaluations (val loss and task metrics); the last step always evaluates
+    log_every: int = 10  # steps between train/* points and log lines
+    grad_clip: float | None = 1.0  # clip the global gradient norm to this value (train/grad_norm is the norm before); null: no clipping
+    checkpoint_every: int | None = None  # steps between writes of checkpoints/latest.pt; null: at every evaluation
+    keep_best: int = 1  # best checkpoints kept by `monitor` (checkpoints/best-stepN.pt); 0 keeps none
+    monitor: str | None = None  # metric that ranks checkpoints and drives early stopping; null: val/<task objective>
+    monitor_mode: str | None = None  # min or max; null: the task's direction for its objective, min for anything else
+    early_stopping_patience: int | None = None  # stop after this many evaluations without improving `monitor`; null: never
+    log_checkpoints: bool = True  # upload latest.pt and final.pt to the MLflow run (resume=<run id> needs them)
+    progress_bar: bool | None = None  # null: a bar when stderr is a terminal, plain log lines otherwise
     init_from: str | None = None  # start from this checkpoint's weights (a .pt written by a run)
     init_include: list[str] | None = None  # with init_from: load only keys with these prefixes (e.g. [tok_emb.])
 
     def __post_init__(self):
-        for key in ("max_steps", "eval_every", "log_every"):
+        self.budget = Budget(self.max_steps, self.max_tokens, self.max_minutes)
+        for key in ("eval_every", "log_every", "grad_accum_steps"):
             value = getattr(self, key)
             require(value > 0, f"trainer.{key}", f"must be positive, got {value}", f"set trainer.{key} to a positive integer")
+        for key, low in (("checkpoint_every", 1), ("early_stopping_patience", 1), ("keep_best", 0)):
+            value = getattr(self, key)
+            require(value is None or value >= low, f"trainer.{key}", f"must be >= {low}, got {value}", f"set trainer.{key}={low} or null")
         require(
             self.grad_clip is None or self.grad_clip > 0,
             "trainer.grad_clip",
             f"must be positive or null, got {self.grad_clip}",
             "set trainer.grad_clip=1.0 or null",
         )
+        require(
+            self.monitor_mode in (None, "min", "max"),
+            "trainer.monitor_mode",
+            f"must be min, max or null, got {self.monitor_mode!r}",
+            "set trainer.monitor_mode=min",
+        )
+        self.state = TrainState()
 
-    def fit(
-        self,
-        model,
-        optimizer,
-        scheduler,
-        task,
-        hardware,
-        predictor,
-        log_metrics: Callable[[dict, int], None],
-        generator: torch.Generator,
-        log_text: Callable[[str, str], None] | None = None,
-    ) -> dict:
-        """Train in place; returns the last evaluation's metrics (names prefixed `val/`)."""
-        model.train()
-        device = hardware.torch_device
-        tokens, busy = 0, 0.0  # tokens and seconds of training steps since the last log line
+    def checkpointer(self, loop: Loop) -> Checkpointer:
+        task = loop.task
+        monitor = self.monitor or f"val/{task.objective}"
+        mode = self.monitor_mode
+        if mode is None:
+            mode = ("max" if task.objective_direction == "maximize" else "min") if monitor == f"val/{task.objective}" else "min"
+        return Checkpointer(loop.checkpoint_dir, monitor, mode, self.keep_best, self.early_stopping_patience, write=loop.dist.is_main)
+
+    def snapshot(self, loop: Loop, checkpointer: Checkpointer) -> dict:
+        """Everything a resumed run needs to continue bit for bit (collective under DDP: every rank calls it)."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.state.step,
+            "progress": asdict(self.state),
+            "model": loop.model.state_dict(),
+            "optimizer": loop.optimizer.state_dict(),
+            "schedule": loop.schedule.state_dict(),
+            "scaler": loop.scaler.state_dict() if loop.scaler is not None else {},
+            "rng": loop.dist.gather(rng_state(loop.generator)),
+            "task": loop.dist.gather(loop.task.state_dict()),
+            "checkpointer": checkpointer.state_dict(),
+            "world_size": loop.dist.world_size,
+            **loop.checkpoint_extra,
+        }
+
+    def restore(self, loop: Loop, checkpointer: Checkpointer, checkpoint: dict) -> None:
+        """Put model, optimizer, schedule, scaler, random states, data position and counters back as `snapshot` saw them."""
+        require(
+            checkpoint.get("format") == CHECKPOINT_FORMAT and "progress" in checkpoint,
+            "resume",
+            f"the checkpoint holds no resumable training state (format {checkpoint.get('format')})",
+            "resume from a latest.pt/final.pt written by this version, or start a new run with trainer.init_from=PATH",
+        )
+        require(
+            checkpoint["world_size"] == loop.dist.world_size,
+            "resume",
+            f"the run trained on {checkpoint['world_size']} processes, this one has {loop.dist.world_size}",
+            f"resume with torchrun --nproc_per_node={checkpoint['world_size']} (each rank's data stream is saved)",
+        )
+        loop.model.load_state_dict(checkpoint["model"])
+        loop.optimizer.load_state_dict(checkpoint["optimizer"])
+        loop.schedule.load_state_dict(checkpoint["schedule"])
+        if loop.scaler is not None and checkpoint["scaler"]:
+            loop.scaler.load_state_dict(checkpoint["scaler"])
+        set_rng_state(checkpoint["rng"][loop.dist.rank], loop.generator)
+        loop.task.load_state_dict(checkpoint["task"][loop.dist.rank])
+        checkpointer.load_state_dict(checkpoint["checkpointer"])
+        self.state = TrainState(**checkpoint["progress"])
+
+    def write(self, loop: Loop, checkpointer: Checkpointer, path) -> None:
+        """Write a checkpoint to `path` (rank 0) and upload it to the run when asked."""
+        written = checkpointer.save(self.snapshot(loop, checkpointer), path)
+        if written is not None and self.log_checkpoints:
+            loop.tracker.log_artifact(written, "checkpoints")
+
+    def fit(self, loop: Loop, resume_from: dict | None = None) -> dict:
+        """Train `loop.model` in place; returns the last evaluation's metrics (names prefixed `val/`)."""
+        dist, task, hardware = loop.dist, loop.task, loop.hardware
+        scaler = loop.scaler or hardware.grad_scaler()
+        loop.scaler = scaler
+        checkpointer = self.checkpointer(loop)
+        if resume_from is not None:
+            self.restore(loop, checkpointer, resume_from)
+        else:
+            self.state = TrainState()
+        effective_batch = task.batch_size * self.grad_accum_steps * dist.world_size
+        progress = Progress(self.budget.total_steps(effective_batch * task.max_sequence_length), self.progress_bar, enabled=dist.is_main)
+        loop.tracker.log_metrics({"train/effective_batch_size": effective_batch}, step=self.state.step)
+        progress.message(
+            "effective batch %d sequences = %d per process x %d accumulation steps x %d processes",
+            effective_batch,
+            task.batch_size,
+            self.grad_accum_steps,
+            dist.world_size,
+        )
         val_metrics: dict = {}
-        for step in range(1, self.max_steps + 1):
-            started = time.perf_counter()
-            x, y = task.train_batch(generator)
-            x, y = x.to(device), y.to(device)
-            with hardware.autocast():
-                _, loss = model(x, y)
-            if not math.isfinite(loss.item()):
-                raise NonFiniteLossError(f"train/loss is {loss.item()} at step {step}; lower optimizer.lr or enable trainer.grad_clip")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
-            optimizer.step()
-            lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
-            tokens += x.numel()
-            busy += time.perf_counter() - started
-            if step % self.log_every == 0 or step == self.max_steps:
-                metrics = {"train/loss": loss.item(), "train/lr": lr, "tokens_per_second": tokens / busy, **task.train_stats()}
-                log_metrics(metrics, step)
-                log.info(
-                    "step %d/%d  loss %.4f  lr %.2e  %.0f tok/s",
-                    step,
-                    self.max_steps,
-                    metrics["train/loss"],
-                    lr,
-                    metrics["tokens_per_second"],
-                )
-                tokens, busy = 0, 0.0
-            if step % self.eval_every == 0 or step == self.max_steps:
-                val_metrics = {f"val/{k}": v for k, v in evaluate_split(model, task, predictor, "val", hardware).items()}
-                log_metrics(val_metrics, step)
-                log.info("step %d  %s", step, "  ".join(f"{k} {v:.4f}" for k, v in val_metrics.items()))
-                if log_text is not None:
-                    prompts = task.sample_prompts()
-                    log_text(samples_text(prompts, predictor.complete(prompts)), f"samples/step_{step:06d}.txt")
+        loop.train_model.train()
+        window_tokens, window_seconds = 0, 0.0  # since the last log line, for tokens/s
+        with StopOnSignal() as stop, progress:
+            progress.begin(self.state.step, self.budget.progress(self.state.step, self.state.tokens, self.state.seconds))
+            while self.budget.progress(self.state.step, self.state.tokens, self.state.seconds) < 1.0:
+                started = time.perf_counter()
+                step = self.state.step + 1
+                lr = loop.schedule.update(step, self.budget.progress(self.state.step, self.state.tokens, self.state.seconds))
+                loss, tokens = self._accumulate(loop, scaler)
+                nonfinite, stopping, loss = dist.sum([float(not math.isfinite(loss)), float(stop.requested is not None), loss])
+                loss /= dist.world_size
+                if nonfinite:
+                    raise self._nonfinite(step)
+                grad_norm = self._optimizer_step(loop, scaler)
+                seconds = time.perf_counter() - started
+                if dist.enabled and self.max_minutes is not None:  # every rank must agree on when the budget ends
+                    seconds = dist.sum([seconds])[0] / dist.world_size
+                self.state = TrainState(step, self.state.tokens + tokens * dist.world_size, self.state.seconds + seconds)
+                window_tokens += tokens * dist.world_size
+                window_seconds += seconds
+                spent = self.budget.progress(self.state.step, self.state.tokens, self.state.seconds)
+                last = spent >= 1.0
+                progress.step(step, loss, lr, spent)
+                if step % self.log_every == 0 or last:
+                    metrics = {
+                        "train/loss": loss,
+                        "train/lr": lr,
+                        "train/grad_norm": grad_norm,
+                        "tokens_per_second": window_tokens / max(window_seconds, 1e-9),
+                        "train/tokens": self.state.tokens,
+                        "train/minutes": self.state.seconds / 60.0,
+                        **({"train/loss_scale": scaler.get_scale()} if scaler.is_enabled() else {}),
+                        **task.train_stats(),
+                    }
+                    loop.tracker.log_metrics(metrics, step)
+                    progress.line(step, metrics, spent)
+                    window_tokens, window_seconds = 0, 0.0
+                evaluated = step % self.eval_every == 0 or last
+                if evaluated:
+                    val_metrics = self._evaluate(loop, checkpointer, step, progress)
+                    last = last or checkpointer.should_stop
+                if checkpointer.should_stop and evaluated:
+                    progress.message("early stopping: %s has not improved for %d evaluations", checkpointer.monitor, checkpointer.bad_evaluations)
+                due = step % self.checkpoint_every == 0 if self.checkpoint_every else evaluated
+                if stopping:
+                    self.write(loop, checkpointer, checkpointer.latest)
+                    raise TrainingInterrupted(stop.requested or 15, step, str(checkpointer.latest))
+                if last:
+                    break
+                if due:
+                    self.write(loop, checkpointer, checkpointer.latest)
+            self.write(loop, checkpointer, checkpointer.final)
         return val_metrics
+
+    def _accumulate(self, loop: Loop, scaler) -> tuple[float, int]:
+        """Forward and backward over `grad_accum_steps` micro-batches; returns the mean loss and the tokens seen here."""
+        total, tokens = torch.zeros((), device=loop.hardware.torch_device), 0
+        self._bad_batch = None
+        for micro in range(self.grad_accum_steps):
+            x, y = loop.task.train_batch(loop.generator)
+            x, y = x.to(loop.hardware.torch_device), y.to(loop.hardware.torch_device)
+            # under DDP, gradients are averaged across ranks only on the last micro-batch
+            sync = loop.train_model.no_sync() if loop.dist.enabled and micro < self.grad_accum_steps - 1 else contextlib.nullcontext()
+            with sync:
+                with loop.hardware.autocast():
+                    _, loss = loop.train_model(x, y)
+                if self._bad_batch is None and not torch.isfinite(loss):
+                    self._bad_batch = {"micro_batch": micro, "inputs": x.cpu(), "targets": y.cpu()}
+                # backward even on a bad loss: under DDP every rank must reach the same gradient all-reduce
+                scaler.scale(loss / self.grad_accum_steps).backward()
+            total += loss.detach().float()
+            tokens += x.numel()
+        return float(total) / self.grad_accum_steps, tokens
+
+    def _nonfinite(self, step: int) -> NonFiniteLossError:
+        bad = self._bad_batch
+        where = f"micro-batch {bad['micro_batch']} of step {step}" if bad else f"step {step}, on another process"
+        message = (
+            f"train/loss is not finite at step {step} ({where}); the run stops before the optimizer step and keeps the last good "
+            "checkpoint. Fix: lower optimizer.lr, enable trainer.grad_clip, or use hardware.precision=bf16 instead of fp16"
+        )
+        batch = {"inputs": bad["inputs"], "targets": bad["targets"]} if bad else None
+        return NonFiniteLossError(message, {"nonfinite.step": str(step), "nonfinite.batch": where}, batch)
+
+    def _optimizer_step(self, loop: Loop, scaler) -> float:
+        """Unscale, clip (returning the norm before clipping), step and clear the gradients."""
+        scaler.unscale_(loop.optimizer)
+        params = [p for group in loop.optimizer.param_groups for p in group["params"]]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip if self.grad_clip is not None else math.inf)
+        scaler.step(loop.optimizer)
+        scaler.update()
+        loop.optimizer.zero_grad(set_to_none=True)
+        return float(norm)
+
+    def _evaluate(self, loop: Loop, checkpointer: Checkpointer, step: int, progress: Progress) -> dict:
+        metrics = {f"val/{k}": v for k, v in evaluate_split(loop.model, loop.task, loop.predictor, "val", loop.hardware).items()}
+        loop.tracker.log_metrics(metrics, step)
+        progress.message("step %d  %s", step, "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        loop.schedule.observe(metrics)
+        require(
+            checkpointer.monitor in metrics,
+            "trainer.monitor",
+            f"{checkpointer.monitor!r} is not among the evaluation's metrics {sorted(metrics)}",
+            "set trainer.monitor to one of them, or null for the task's objective",
+        )
+        best = checkpointer.observe(metrics, step, lambda: self.snapshot(loop, checkpointer))
+        if best is not None:
+            progress.message("new best %s %.4f: %s", checkpointer.monitor, metrics[checkpointer.monitor], best)
+        if loop.dist.is_main:
+            prompts = loop.task.sample_prompts()
+            loop.tracker.log_text(samples_text(prompts, loop.predictor.complete(prompts)), f"samples/step_{step:06d}.txt")
+        return metrics

@@ -1,0 +1,75 @@
+"""`mlm-train resume=<run id | checkpoint | folder>`: find the checkpoint and rebuild the run's own config.
+
+A resumed run is the same run: its config comes from the checkpoint, and the command line may
+change only how it runs (the `trainer` budget, `hardware`, where things are written), never what
+it trains. To train something else from these weights, start a new run with `trainer.init_from`.
+"""
+
+import logging
+import re
+import tempfile
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from mlm_lab.errors import ConfigError
+from mlm_lab.training.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+CHANGEABLE = ("trainer", "hardware", "tracking.uri", "output_dir", "cache_dir", "resume")
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def changeable(key: str) -> bool:
+    return key.startswith("hydra.") or any(key == c or key.startswith(c + ".") for c in CHANGEABLE)
+
+
+def find_checkpoint(ref: str, tracker) -> Path:
+    """A checkpoint file as given, `final.pt` (else `latest.pt`) in a folder, or the newest checkpoint of an MLflow run."""
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for name in ("final.pt", "latest.pt"):
+            if (path / name).is_file():
+                return path / name
+        raise ConfigError(f"resume: folder {path} holds no final.pt or latest.pt. Fix: point resume at a run's checkpoints/ folder or file")
+    if RUN_ID.match(ref):
+        try:
+            return tracker.download_checkpoint(ref, tempfile.mkdtemp(prefix="mlm_lab_resume_"))
+        except Exception as e:
+            raise ConfigError(
+                f"resume: cannot fetch a checkpoint of run {ref} from {tracker.resolved_uri} ({e}). "
+                "Fix: set tracking.uri to the store that holds the run, or pass the checkpoint file itself"
+            ) from None
+    raise ConfigError(
+        f"resume: {ref!r} is neither a checkpoint file, a folder with final.pt/latest.pt, nor an MLflow run id (32 hex digits). "
+        "Fix: use the run id the interrupted run printed (mlm-train resume=<run id>) or a checkpoints/latest.pt path"
+    )
+
+
+def resume_config(cfg: DictConfig, overrides: list[str], tracker) -> tuple[dict, DictConfig]:
+    """(checkpoint, config to run): the checkpoint's config with this command line's budget/hardware/output changes."""
+    refused = [o for o in overrides if not changeable(override_key(o))]
+    if refused:
+        raise ConfigError(
+            f"resume: {', '.join(refused)} would change what the resumed run trains. Fix: resume changes only "
+            f"{', '.join(CHANGEABLE[:-1])}; to train something else from these weights start a new run with trainer.init_from=PATH"
+        )
+    path = find_checkpoint(str(cfg.resume), tracker)
+    try:
+        checkpoint = load_checkpoint(path)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"resume: {e}. Fix: resume from another checkpoint (checkpoints/latest.pt or best-*.pt)") from None
+    if "config" not in checkpoint:
+        raise ConfigError(f"resume: {path} holds no run config. Fix: resume from a checkpoint written by mlm-train")
+    resumed = OmegaConf.create(checkpoint["config"])
+    for key in {override_key(o) for o in overrides} | {"output_dir", "resume"}:
+        if not key.startswith("hydra."):
+            OmegaConf.update(resumed, key, OmegaConf.select(cfg, key), merge=False, force_add=True)
+    log.info("resuming from %s at step %d", path, checkpoint.get("step", -1))
+    return checkpoint, resumed

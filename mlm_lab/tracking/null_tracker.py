@@ -1,0 +1,34 @@
+"""A tracker that records nothing: for DDP ranks other than 0, and `tracking=none` (e.g. to measure logging overhead)."""
+
+import contextlib
+
+
+class NullTracker:
+    """The MLflow tracker's interface, doing nothing; nothing is registered."""
+
+    register_as = None
+    resolved_uri = "none"
+    experiment = "none"
+
+    def __init__(self):
+        self.run_id: str | None = None
+
+    @contextlib.contextmanager
+    def run(self, config: dict, overrides: list[str], resume_run_id: str | None = None, resume_note: str = ""):
+        self.run_id = resume_run_id
+        yield self
+
+    def log_metrics(self, metrics: dict, step: int) -> None:
+        pass
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        pass
+
+    def log_artifact(self, path, artifact_path: str | None = None) -> None:
+        pass
+
+    def set_tag(self, key: str, value: str) -> None:
+        pass
+
+    def set_tags(self, tags: dict) -> None:
+        pass
