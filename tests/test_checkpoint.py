@@ -45,3 +45,27 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, monkeypatch):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_checkpointer_keeps_the_best_k_in_the_monitored_direction(tmp_path):
+    from mlm_lab.training.checkpoint import Checkpointer
+
+    keeper = Checkpointer(tmp_path, "val/exact_match", "max", keep_best=2, patience=2)
+    for step, value in [(1, 0.2), (2, 0.5), (3, 0.4), (4, 0.1), (5, 0.9)]:
+        keeper.observe({"val/exact_match": value}, step, lambda s=step: {"step": s})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best-step0000002.pt", "best-step0000005.pt"]
+    assert [e["step"] for e in keeper.best] == [5, 2] and keeper.best_value == 0.9 and not keeper.should_stop
+    keeper.observe({"val/exact_match": 0.9}, 6, dict)
+    keeper.observe({"val/exact_match": 0.3}, 7, dict)
+    assert keeper.should_stop  # two evaluations without beating 0.9
+    restored = Checkpointer(tmp_path, "val/exact_match", "max", keep_best=2, patience=2)
+    restored.load_state_dict(keeper.state_dict())
+    assert restored.should_stop and restored.best == keeper.best
+
+
+def test_a_non_finite_value_is_never_best(tmp_path):
+    from mlm_lab.training.checkpoint import Checkpointer
+
+    keeper = Checkpointer(tmp_path, "val/loss", "min", keep_best=1, patience=None)
+    keeper.observe({"val/loss": float("nan")}, 1, dict)
+    assert keeper.best == [] and list(tmp_path.iterdir()) == []

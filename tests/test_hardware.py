@@ -33,3 +33,17 @@ def test_bf16_autocast_on_cpu():
 def test_bad_threads():
     with pytest.raises(ConfigError, match="hardware.threads"):
         Hardware(threads=0)
+
+
+def test_fp16_autocast_and_its_grad_scaler():
+    hw = Hardware(device="cpu", precision="fp16")
+    scaler = hw.grad_scaler()
+    assert scaler.is_enabled() and not Hardware(device="cpu", precision="bf16").grad_scaler().is_enabled()
+    with hw.autocast():
+        y = torch.nn.Linear(4, 4)(torch.randn(2, 4))
+    assert y.dtype == torch.float16
+
+
+def test_precision_choices_are_named():
+    with pytest.raises(ConfigError, match="hardware.precision.*fp16"):
+        Hardware(device="cpu", precision="fp8")

@@ -1,3 +1,7 @@
+"""The training loop on a tiny arithmetic model: metrics, budgets, accumulation, clipping, checkpoints, resume."""
+
+import math
+
 import pytest
 import torch
 
@@ -7,66 +11,171 @@ from mlm_lab.generation import Predictor
 from mlm_lab.hardware import Hardware
 from mlm_lab.models.builders import gpt2
 from mlm_lab.tokenizers.char import CharTokenizer
-from mlm_lab.training.schedules import constant
-from mlm_lab.training.trainer import NonFiniteLossError, Trainer, evaluate_loss
+from mlm_lab.training.checkpoint import load_checkpoint
+from mlm_lab.training.optimizers import adamw, sgd
+from mlm_lab.training.schedules import constant, cosine_warmup
+from mlm_lab.training.trainer import Loop, NonFiniteLossError, Trainer, evaluate_loss
 
 
-def setup(lr=3e-3):
-    torch.manual_seed(0)
+class Recorder:
+    """The tracker's logging interface, keeping what it is given."""
+
+    def __init__(self):
+        self.metrics, self.texts, self.artifacts = [], [], []
+
+    def log_metrics(self, metrics, step):
+        self.metrics.append((step, dict(metrics)))
+
+    def log_text(self, text, name):
+        self.texts.append(name)
+
+    def log_artifact(self, path, artifact_path=None):
+        self.artifacts.append(str(path))
+
+    def series(self, name):
+        return [(s, m[name]) for s, m in self.metrics if name in m]
+
+
+def make_loop(tmp_path, optimizer=adamw, schedule=None, precision="fp32", seed=0, batch_size=32, **opt):
+    torch.manual_seed(seed)
     tok = CharTokenizer()
-    task = ArithmeticTask(high=9, n_train=60, n_val=20, n_test=20, batch_size=32)
+    task = ArithmeticTask(high=9, n_train=60, n_val=20, n_test=20, batch_size=batch_size)
     task.setup(tok)
     model = gpt2(tok.vocab_size, context_length=8, d_model=32, n_layers=1, n_heads=2)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    return tok, task, model, opt
-
-
-def test_fit_lowers_the_loss_and_logs_metrics():
-    tok, task, model, opt = setup()
-    hw = Hardware(device="cpu")
-    before = evaluate_loss(model, task.batches("val"), hw)
-    logged = []
-    trainer = Trainer(max_steps=60, eval_every=30, log_every=20)
-    val = trainer.fit(
-        model,
-        opt,
-        constant(opt, 60),
-        task,
-        hw,
-        Predictor(model, tok, task.text_format),
-        lambda m, s: logged.append((s, m)),
-        torch.Generator().manual_seed(0),
+    optim = optimizer(model, **({"lr": 3e-3} | opt))
+    return Loop(
+        model=model,
+        train_model=model,
+        optimizer=optim,
+        schedule=(schedule or constant()).bind(optim),
+        task=task,
+        hardware=Hardware(device="cpu", precision=precision),
+        predictor=Predictor(model, tok, task.text_format),
+        tracker=Recorder(),
+        generator=torch.Generator().manual_seed(seed),
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        checkpoint_extra={"config": {"note": "test"}},
     )
+
+
+def tokens_per_batch(loop) -> int:
+    return loop.task.train_batch(torch.Generator())[0].numel()
+
+
+def test_fit_lowers_the_loss_logs_metrics_and_writes_checkpoints(tmp_path):
+    loop = make_loop(tmp_path)
+    per_step = tokens_per_batch(loop)
+    before = evaluate_loss(loop.model, loop.task.batches("val"), loop.hardware)
+    val = Trainer(max_steps=60, eval_every=30, log_every=20).fit(loop)
     assert val["val/loss"] < before
-    steps = [s for s, m in logged if "train/loss" in m]
-    assert steps == [20, 40, 60]
-    assert [s for s, m in logged if "val/exact_match" in m] == [30, 60]
-    assert all(m["tokens_per_second"] > 0 for _, m in logged if "tokens_per_second" in m)
+    rec = loop.tracker
+    assert [s for s, _ in rec.series("train/loss")] == [20, 40, 60]
+    assert [s for s, _ in rec.series("val/exact_match")] == [30, 60]
+    assert all(v > 0 for _, v in rec.series("tokens_per_second")) and all(v > 0 for _, v in rec.series("train/grad_norm"))
+    assert rec.series("train/tokens")[-1][1] == 60 * per_step
+    assert rec.series("train/effective_batch_size") == [(0, 32)]
+    assert rec.texts == ["samples/step_000030.txt", "samples/step_000060.txt"]
+    files = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert files[-2:] == ["final.pt", "latest.pt"] and len([f for f in files if f.startswith("best-")]) == 1
+    final = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
+    assert final["step"] == 60 and final["progress"]["tokens"] == 60 * per_step and final["config"] == {"note": "test"}
+    assert str(tmp_path / "checkpoints" / "final.pt") in rec.artifacts
 
 
-def test_non_finite_loss_stops_with_the_step():
-    tok, task, model, opt = setup(lr=1e30)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(1e30)
-    trainer = Trainer(max_steps=5, eval_every=5, grad_clip=None)
-    with pytest.raises(NonFiniteLossError, match="at step 1"):
-        trainer.fit(
-            model,
-            opt,
-            constant(opt, 5),
-            task,
-            Hardware(device="cpu"),
-            Predictor(model, tok, task.text_format),
-            lambda m, s: None,
-            torch.Generator(),
-        )
+def test_accumulation_averages_micro_batch_gradients_and_grad_norm_is_before_clipping(tmp_path):
+    loop = make_loop(tmp_path, optimizer=sgd, lr=1.0, momentum=0.0, batch_size=8)
+    reference = make_loop(tmp_path / "ref", optimizer=sgd, lr=1.0, momentum=0.0, batch_size=8)
+    # by hand: the same two micro-batches, gradients averaged
+    grads = []
+    for _ in range(2):
+        reference.model.zero_grad()
+        x, y = reference.task.train_batch(reference.generator)
+        reference.model(x, y)[1].backward()
+        grads.append([p.grad.clone() for p in reference.model.parameters()])
+    mean = [(a + b) / 2 for a, b in zip(*grads)]
+    norm = math.sqrt(sum(float((g * g).sum()) for g in mean))
+    clip = norm / 10
+    Trainer(max_steps=1, eval_every=1, log_every=1, grad_accum_steps=2, grad_clip=clip, keep_best=0).fit(loop)
+    assert loop.tracker.series("train/grad_norm") == [(1, pytest.approx(norm, rel=1e-5))]
+    assert loop.tracker.series("train/effective_batch_size") == [(0, 16)]
+    for p, p0, g in zip(loop.model.parameters(), reference.model.parameters(), mean):
+        torch.testing.assert_close(p.detach(), p0.detach() - g * (clip / norm), rtol=1e-4, atol=1e-6)
+
+
+def test_a_budget_in_tokens_or_minutes(tmp_path):
+    loop = make_loop(tmp_path)
+    Trainer(max_steps=None, max_tokens=10 * tokens_per_batch(loop) + 1, eval_every=100, log_every=1, keep_best=0).fit(loop)
+    assert loop.tracker.series("train/loss")[-1][0] == 11  # the 11th step is the first past the budget
+    loop = make_loop(tmp_path / "time")
+    Trainer(max_steps=None, max_minutes=0.01, eval_every=10_000, log_every=1, keep_best=0).fit(loop)
+    minutes = loop.tracker.series("train/minutes")
+    assert minutes[-1][1] >= 0.01 and minutes[-2][1] < 0.01 and len(minutes) > 5
+    # the schedule ran over the time budget: the lr at the end is near the floor
+    loop = make_loop(tmp_path / "sched", schedule=cosine_warmup(warmup_steps=0, min_lr_ratio=0.1))
+    Trainer(max_steps=None, max_minutes=0.01, eval_every=10_000, log_every=1, keep_best=0).fit(loop)
+    last_lr = loop.tracker.series("train/lr")[-1][1]
+    assert 3e-4 <= last_lr < 3e-4 * 1.3
+
+
+def test_non_finite_loss_stops_before_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    loop = make_loop(tmp_path, optimizer=sgd, lr=1e30, momentum=0.0)
+    trainer = Trainer(max_steps=10, eval_every=10, checkpoint_every=1, grad_clip=None, keep_best=0)
+    with pytest.raises(NonFiniteLossError, match="at step 2") as info:
+        trainer.fit(loop)
+    assert info.value.tags == {"nonfinite.step": "2", "nonfinite.batch": "micro-batch 0 of step 2"}
+    assert info.value.batch["inputs"].shape[0] == 32
+    latest = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")
+    assert latest["step"] == 1 and all(torch.isfinite(t).all() for t in latest["model"].values())
+    assert not (tmp_path / "checkpoints" / "final.pt").exists()
+
+
+def test_best_k_and_early_stopping(tmp_path):
+    loop = make_loop(tmp_path, lr=0.0)  # nothing changes: val/loss never improves after the first evaluation
+    Trainer(max_steps=100, eval_every=5, keep_best=2, monitor="val/loss", early_stopping_patience=2).fit(loop)
+    assert [s for s, _ in loop.tracker.series("val/loss")] == [5, 10, 15]
+    best = sorted(p.name for p in (tmp_path / "checkpoints").glob("best-*"))
+    assert best == ["best-step0000005.pt", "best-step0000010.pt"]  # ties keep the earlier ones
+    loop = make_loop(tmp_path / "improving")
+    Trainer(max_steps=40, eval_every=10, keep_best=1, monitor="val/loss").fit(loop)
+    assert [p.name for p in (tmp_path / "improving" / "checkpoints").glob("best-*")] == ["best-step0000040.pt"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_resumed_run_matches_an_uninterrupted_one_bit_for_bit(tmp_path, precision):
+    straight = make_loop(tmp_path / "a", precision=precision)
+    Trainer(max_steps=20, eval_every=10, log_every=1).fit(straight)
+    first = make_loop(tmp_path / "b", precision=precision)
+    Trainer(max_steps=10, eval_every=10, log_every=1).fit(first)
+    resumed = make_loop(tmp_path / "c", precision=precision, seed=123)  # other init and data seed: all must come from the checkpoint
+    checkpoint = load_checkpoint(tmp_path / "b" / "checkpoints" / "final.pt")
+    Trainer(max_steps=20, eval_every=10, log_every=1).fit(resumed, checkpoint)
+    losses = straight.tracker.series("train/loss")
+    assert first.tracker.series("train/loss") + resumed.tracker.series("train/loss") == losses  # exact floats
+    assert resumed.tracker.series("val/loss") == straight.tracker.series("val/loss")[1:]
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    if precision == "fp16":
+        assert straight.tracker.series("train/loss_scale")[-1] == resumed.tracker.series("train/loss_scale")[-1]
 
 
 @pytest.mark.parametrize(
     "kwargs, key",
-    [({"max_steps": 0}, "trainer.max_steps"), ({"eval_every": -1}, "trainer.eval_every"), ({"grad_clip": 0.0}, "trainer.grad_clip")],
+    [
+        ({"max_steps": 0}, "trainer.max_steps"),
+        ({"max_steps": None}, "trainer.max_steps"),
+        ({"max_minutes": -1.0}, "trainer.max_minutes"),
+        ({"eval_every": -1}, "trainer.eval_every"),
+        ({"grad_clip": 0.0}, "trainer.grad_clip"),
+        ({"grad_accum_steps": 0}, "trainer.grad_accum_steps"),
+        ({"keep_best": -1}, "trainer.keep_best"),
+        ({"monitor_mode": "up"}, "trainer.monitor_mode"),
+    ],
 )
 def test_bad_trainer_settings(kwargs, key):
     with pytest.raises(ConfigError, match=key):
         Trainer(**kwargs)
+
+
+def test_an_unknown_monitor_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="trainer.monitor"):
+        Trainer(max_steps=2, eval_every=2, monitor="val/accuracy").fit(make_loop(tmp_path))
