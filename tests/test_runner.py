@@ -49,12 +49,16 @@ def test_a_run_records_params_metrics_tags_artifacts_and_registers(store, tmp_pa
     assert len(versions) == 1 and versions[0].run_id == r.info.run_id
 
 
-def test_non_finite_loss_fails_the_run_and_registers_nothing(store, tmp_path):
-    with pytest.raises(RuntimeError, match="train/loss is"):
-        run(store, tmp_path, "optimizer.lr=1e30", "trainer.grad_clip=null", "optimizer.weight_decay=0.0")
+def test_non_finite_loss_fails_the_run_keeps_the_last_good_checkpoint_and_registers_nothing(store, tmp_path):
+    with pytest.raises(RuntimeError, match="train/loss is not finite at step 2"):
+        run(store, tmp_path, "optimizer=sgd", "optimizer.lr=1e30", "optimizer.momentum=0.0", "trainer.grad_clip=null", "trainer.checkpoint_every=1")
     client, r = only_run(store)
     assert r.info.status == "FAILED"
     assert r.data.tags["error_type"] == "NonFiniteLossError" and "train/loss is" in r.data.tags["error"]
+    assert r.data.tags["nonfinite.step"] == "2" and r.data.tags["nonfinite.batch"] == "micro-batch 0 of step 2"
+    batch = load_checkpoint(mlflow.artifacts.download_artifacts(f"runs:/{r.info.run_id}/nonfinite/batch.pt", dst_path=str(tmp_path / "dl")))
+    assert batch["inputs"].shape == batch["targets"].shape
+    assert load_checkpoint(tmp_path / "out" / "checkpoints" / "latest.pt")["step"] == 1
     assert client.search_registered_models() == []
 
 
