@@ -34,7 +34,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     from mlm_lab.builders import build
     from mlm_lab.hardware import Device, Hardware
     from mlm_lab.tracking.mlflow_tracker import MlflowTracker, load_registered
-    from mlm_lab.training.trainer import evaluate_split
+    from mlm_lab.training.evaluation import evaluate_split
 
     predictor, run_config = load_registered(cfg.model, cfg.tracking_uri)
     if cfg.data.get("path"):

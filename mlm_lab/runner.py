@@ -23,8 +23,9 @@ from mlm_lab.tokenizers import tokenizer_from_state, tokenizer_sha256
 from mlm_lab.tracking.null_tracker import NullTracker
 from mlm_lab.training.checkpoint import load_checkpoint, save_checkpoint
 from mlm_lab.training.distributed import Distributed, init_distributed
+from mlm_lab.training.evaluation import samples_text
 from mlm_lab.training.signals import TrainingInterrupted
-from mlm_lab.training.trainer import Loop, NonFiniteLossError, Trainer, samples_text
+from mlm_lab.training.trainer import Loop, NonFiniteLossError, Trainer
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,9 @@ def main(cfg: DictConfig) -> float:
         log.error("%s", e)
         sys.exit(2)
     except TrainingInterrupted as e:
-        log.error("interrupted: %s. The run is marked KILLED; continue it with: %s", e, getattr(e, "resume_command", "mlm-train resume=PATH"))
+        log.error(
+            "interrupted: %s. The run is marked KILLED; continue it with: %s", e, getattr(e, "resume_command", "mlm-train resume=PATH")
+        )
         sys.exit(e.exit_code)
     except NonFiniteLossError as e:
         log.error("%s", e)

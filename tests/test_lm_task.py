@@ -11,7 +11,7 @@ from mlm_lab.generation import Predictor
 from mlm_lab.models.builders import llama
 from mlm_lab.tokenizers.char import CharTokenizer
 from mlm_lab.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
-from mlm_lab.training.trainer import evaluate_loss
+from mlm_lab.training.evaluation import evaluate_loss
 from tests.conftest import shared
 
 

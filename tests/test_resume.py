@@ -56,7 +56,9 @@ def test_sigterm_checkpoints_marks_killed_and_resume_by_run_id_continues_bit_for
     straight = subprocess.run([*args, "tracking.run_name=straight"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0, straight.stderr[-2000:]
 
-    proc = subprocess.Popen([*args, "tracking.run_name=cut"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*args, "tracking.run_name=cut"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     output = []
     for line in proc.stdout:
         output.append(line)
@@ -74,7 +76,9 @@ def test_sigterm_checkpoints_marks_killed_and_resume_by_run_id_continues_bit_for
     assert 12 <= stopped_at < 60 and f"mlm-train resume={run_id}" in "".join(output)
     assert len(losses(client, run_id)) == stopped_at
 
-    resumed = subprocess.run([sys.executable, "-m", "mlm_lab.train", f"resume={run_id}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "mlm_lab.train", f"resume={run_id}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     runs = runs_by_name(client, "sig")
     assert runs["cut"].info.status == "FINISHED" and "error" not in runs["cut"].data.tags

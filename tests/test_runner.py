@@ -51,7 +51,15 @@ def test_a_run_records_params_metrics_tags_artifacts_and_registers(store, tmp_pa
 
 def test_non_finite_loss_fails_the_run_keeps_the_last_good_checkpoint_and_registers_nothing(store, tmp_path):
     with pytest.raises(RuntimeError, match="train/loss is not finite at step 2"):
-        run(store, tmp_path, "optimizer=sgd", "optimizer.lr=1e30", "optimizer.momentum=0.0", "trainer.grad_clip=null", "trainer.checkpoint_every=1")
+        run(
+            store,
+            tmp_path,
+            "optimizer=sgd",
+            "optimizer.lr=1e30",
+            "optimizer.momentum=0.0",
+            "trainer.grad_clip=null",
+            "trainer.checkpoint_every=1",
+        )
     client, r = only_run(store)
     assert r.info.status == "FAILED"
     assert r.data.tags["error_type"] == "NonFiniteLossError" and "train/loss is" in r.data.tags["error"]

@@ -12,9 +12,10 @@ from mlm_lab.hardware import Hardware
 from mlm_lab.models.builders import gpt2
 from mlm_lab.tokenizers.char import CharTokenizer
 from mlm_lab.training.checkpoint import load_checkpoint
+from mlm_lab.training.evaluation import evaluate_loss
 from mlm_lab.training.optimizers import adamw, sgd
 from mlm_lab.training.schedules import constant, cosine_warmup
-from mlm_lab.training.trainer import Loop, NonFiniteLossError, Trainer, evaluate_loss
+from mlm_lab.training.trainer import Loop, NonFiniteLossError, Trainer
 
 
 class Recorder:

@@ -130,8 +130,12 @@ class MlflowTracker:
         names = {Path(a.path).name for a in mlflow.MlflowClient().list_artifacts(run_id, "checkpoints")}
         for name in ("final.pt", "latest.pt"):
             if name in names:
-                return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"checkpoints/{name}", dst_path=str(directory)))
-        raise FileNotFoundError(f"run {run_id} has no checkpoints/final.pt or checkpoints/latest.pt artifact (found {sorted(names) or 'none'})")
+                return Path(
+                    mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"checkpoints/{name}", dst_path=str(directory))
+                )
+        raise FileNotFoundError(
+            f"run {run_id} has no checkpoints/final.pt or checkpoints/latest.pt artifact (found {sorted(names) or 'none'})"
+        )
 
     def log_metrics(self, metrics: dict, step: int) -> None:
         mlflow.log_metrics(metrics, step=step)

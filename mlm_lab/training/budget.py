@@ -16,7 +16,12 @@ class Budget:
     def __post_init__(self):
         for key in ("max_steps", "max_tokens", "max_minutes"):
             value = getattr(self, key)
-            require(value is None or value > 0, f"trainer.{key}", f"must be positive or null, got {value}", f"set trainer.{key} to a positive number or null")
+            require(
+                value is None or value > 0,
+                f"trainer.{key}",
+                f"must be positive or null, got {value}",
+                f"set trainer.{key} to a positive number or null",
+            )
         require(
             any(v is not None for v in (self.max_steps, self.max_tokens, self.max_minutes)),
             "trainer.max_steps",

@@ -37,15 +37,20 @@ def adamw(
 ) -> torch.optim.AdamW:
     """AdamW with decoupled decay on matrices; `fused` null lets torch pick (foreach on CUDA), true asks for the fused kernel."""
     betas = tuple(betas)
-    require(len(betas) == 2 and all(0.0 <= b < 1.0 for b in betas), "optimizer.betas", f"must be two numbers in [0, 1), got {list(betas)}", "set optimizer.betas=[0.9,0.95]")
+    require(
+        len(betas) == 2 and all(0.0 <= b < 1.0 for b in betas),
+        "optimizer.betas",
+        f"must be two numbers in [0, 1), got {list(betas)}",
+        "set optimizer.betas=[0.9,0.95]",
+    )
     require(eps > 0, "optimizer.eps", f"must be positive, got {eps}", "set optimizer.eps=1e-8")
     return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas, eps=eps, fused=fused)
 
 
-def sgd(
-    model: nn.Module, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0, nesterov: bool = False
-) -> torch.optim.SGD:
+def sgd(model: nn.Module, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0, nesterov: bool = False) -> torch.optim.SGD:
     """SGD with momentum; weight decay (L2, coupled as in torch) on matrices only."""
     require(0.0 <= momentum < 1.0, "optimizer.momentum", f"must be in [0, 1), got {momentum}", "set optimizer.momentum=0.9")
-    require(not nesterov or momentum > 0, "optimizer.nesterov", "needs momentum > 0", "set optimizer.momentum=0.9 or optimizer.nesterov=false")
+    require(
+        not nesterov or momentum > 0, "optimizer.nesterov", "needs momentum > 0", "set optimizer.momentum=0.9 or optimizer.nesterov=false"
+    )
     return torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=momentum, nesterov=nesterov)

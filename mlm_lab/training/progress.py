@@ -60,7 +60,9 @@ class Progress:
             return
         self._bar.update(step - self._bar.n)
         eta = self.eta(progress)
-        self._bar.set_postfix_str(f"loss {loss:.4f}  lr {lr:.2e}  {progress:.0%} of budget" + (f"  eta {duration(eta)}" if eta else ""), refresh=False)
+        self._bar.set_postfix_str(
+            f"loss {loss:.4f}  lr {lr:.2e}  {progress:.0%} of budget" + (f"  eta {duration(eta)}" if eta else ""), refresh=False
+        )
 
     def line(self, step: int, metrics: dict, progress: float) -> None:
         if not self.enabled:

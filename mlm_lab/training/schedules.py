@@ -16,7 +16,9 @@ class Schedule:
 
     def __init__(self, name: str, warmup_steps: int = 0, min_lr: float | None = None, min_lr_ratio: float = 0.0):
         require(warmup_steps >= 0, "scheduler.warmup_steps", f"must be >= 0, got {warmup_steps}", "set scheduler.warmup_steps=0")
-        require(0.0 <= min_lr_ratio <= 1.0, "scheduler.min_lr_ratio", f"must be in [0, 1], got {min_lr_ratio}", "set scheduler.min_lr_ratio=0.1")
+        require(
+            0.0 <= min_lr_ratio <= 1.0, "scheduler.min_lr_ratio", f"must be in [0, 1], got {min_lr_ratio}", "set scheduler.min_lr_ratio=0.1"
+        )
         require(min_lr is None or min_lr >= 0, "scheduler.min_lr", f"must be >= 0 or null, got {min_lr}", "set scheduler.min_lr=null")
         self.name = name
         self.warmup_steps = warmup_steps

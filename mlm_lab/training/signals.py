@@ -34,7 +34,9 @@ class StopOnSignal:
 
     def _handle(self, signum, frame):
         self.requested = signum
-        log.warning("%s received: finishing this step, then writing a checkpoint (send it again to stop at once)", signal.Signals(signum).name)
+        log.warning(
+            "%s received: finishing this step, then writing a checkpoint (send it again to stop at once)", signal.Signals(signum).name
+        )
         signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
 
     def __enter__(self) -> "StopOnSignal":

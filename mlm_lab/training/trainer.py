@@ -12,6 +12,7 @@ from mlm_lab.errors import require
 from mlm_lab.training.budget import Budget
 from mlm_lab.training.checkpoint import Checkpointer
 from mlm_lab.training.distributed import Distributed
+from mlm_lab.training.evaluation import evaluate_split, samples_text
 from mlm_lab.training.progress import Progress
 from mlm_lab.training.rng import rng_state, set_rng_state
 from mlm_lab.training.signals import StopOnSignal, TrainingInterrupted
@@ -26,35 +27,6 @@ class NonFiniteLossError(RuntimeError):
     def __init__(self, message: str, tags: dict[str, str], batch: dict | None = None):
         super().__init__(message)
         self.tags, self.batch = tags, batch
-
-
-@torch.no_grad()
-def evaluate_loss(model, batches, hardware) -> float:
-    """Mean loss per scored target token over `batches`."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for x, y in batches:
-        x, y = x.to(hardware.torch_device), y.to(hardware.torch_device)
-        with hardware.autocast():
-            _, loss = model(x, y)
-        n = int((y >= 0).sum())
-        if n:  # a batch with nothing to score has a NaN mean loss
-            total += float(loss) * n
-        count += n
-    model.train(was_training)
-    return total / max(count, 1)
-
-
-def evaluate_split(model, task, predictor, split: str, hardware) -> dict[str, float]:
-    """Everything the task measures on `split`: loss, the task's loss-based metrics, then its generation metrics."""
-    loss = evaluate_loss(model, task.batches(split), hardware)
-    return {"loss": loss, **task.loss_metrics(loss, split), **task.evaluate(predictor, split)}
-
-
-def samples_text(prompts: list[str], completions: list[str]) -> str:
-    """Prompts and their completions, one block each, as the samples artifacts show them."""
-    return "".join(f"=== {p!r}\n{p}{c}\n\n" for p, c in zip(prompts, completions))
 
 
 @dataclass
@@ -246,7 +218,9 @@ class Trainer:
                     val_metrics = self._evaluate(loop, checkpointer, step, progress)
                     last = last or checkpointer.should_stop
                 if checkpointer.should_stop and evaluated:
-                    progress.message("early stopping: %s has not improved for %d evaluations", checkpointer.monitor, checkpointer.bad_evaluations)
+                    progress.message(
+                        "early stopping: %s has not improved for %d evaluations", checkpointer.monitor, checkpointer.bad_evaluations
+                    )
                 due = step % self.checkpoint_every == 0 if self.checkpoint_every else evaluated
                 if stopping:
                     self.write(loop, checkpointer, checkpointer.latest)
