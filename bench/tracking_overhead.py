@@ -2,8 +2,11 @@
 
 Both modes build the same components from the arithmetic experiment and time only `runner.fit`
 (training steps, evaluations, samples, checkpoint writes); with MLflow that also includes the metric
-points, the samples artifacts and the checkpoint uploads to a real sqlite store. Modes alternate
-round by round so machine drift hits both alike; the figure is the ratio of median fit times.
+points (queued, written by MLflow's background thread), the samples artifacts and the checkpoint
+uploads to a real sqlite store. Modes alternate round by round so machine drift hits both alike; the
+figure is the ratio of median fit times. Wall time on this shared 2-core machine varies by several
+percent between identical fits, so the script also reports the seconds spent inside tracker calls,
+timed directly: the part of the overhead that does not drown in that noise.
 
     python bench/tracking_overhead.py             # target: overhead < 3%
 """
@@ -15,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import mlflow
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
@@ -25,7 +29,29 @@ from mlm_lab.runner import build_components, fit
 register_schemas()
 
 
-def fit_seconds(tracking: str, overrides: list[str], workdir: Path) -> float:
+class Timed:
+    """Delegates to a tracker and adds up the seconds spent in its calls."""
+
+    def __init__(self, tracker):
+        self.tracker, self.seconds = tracker, 0.0
+
+    def __getattr__(self, name):
+        attr = getattr(self.tracker, name)
+        if not callable(attr):
+            return attr
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        return timed
+
+
+def fit_cost(tracking: str, overrides: list[str], workdir: Path) -> dict:
+    """Wall seconds and process CPU seconds (all threads) of runner.fit, and the wall seconds inside tracker calls."""
     extra = [f"tracking.uri=sqlite:///{workdir / 'mlflow.db'}"] if tracking == "mlflow" else []
     out = workdir / f"out-{time.time_ns()}"
     GlobalHydra.instance().clear()
@@ -34,28 +60,47 @@ def fit_seconds(tracking: str, overrides: list[str], workdir: Path) -> float:
     config = OmegaConf.to_container(cfg, resolve=True)
     c = build_components(cfg)
     with c.tracker.run(config, overrides):
-        started = time.perf_counter()
+        c.tracker = Timed(c.tracker)
+        started, cpu = time.perf_counter(), time.process_time()
         fit(c, out, config, None)
-        return time.perf_counter() - started
+        mlflow.flush_async_logging()  # the queued metric points are part of the cost
+        return {"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu, "in_calls": c.tracker.seconds}
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("overrides", nargs="*", default=["experiment=arithmetic", "trainer.max_steps=400", "hardware.threads=2"])
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("overrides", nargs="*", default=["experiment=arithmetic", "trainer.max_steps=200", "hardware.threads=2"])
     args = p.parse_args()
-    times: dict[str, list[float]] = {"none": [], "mlflow": []}
+    costs: dict[str, list[dict]] = {"none": [], "mlflow": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for mode in ("none", "mlflow") if r % 2 == 0 else ("mlflow", "none"):
-                times[mode].append(fit_seconds(mode, args.overrides, Path(tmp)))
-                print(json.dumps({"round": r, "tracking": mode, "fit_seconds": round(times[mode][-1], 2)}), flush=True)
-    off, on = statistics.median(times["none"]), statistics.median(times["mlflow"])
-    overhead = on / off - 1
+                costs[mode].append(fit_cost(mode, args.overrides, Path(tmp)))
+                print(json.dumps({"round": r, "tracking": mode, **{k: round(v, 3) for k, v in costs[mode][-1].items()}}), flush=True)
+
+    def median(mode: str, key: str) -> float:
+        return statistics.median(c[key] for c in costs[mode])
+
+    wall = median("mlflow", "wall") / median("none", "wall") - 1
+    cpu = median("mlflow", "cpu") / median("none", "cpu") - 1
+    walls = [c["wall"] for c in costs["none"]]
+    summary = {
+        "overrides": args.overrides,
+        "wall_none_s": round(median("none", "wall"), 2),
+        "wall_mlflow_s": round(median("mlflow", "wall"), 2),
+        "wall_overhead": round(wall, 4),
+        "wall_spread_none": round((max(walls) - min(walls)) / median("none", "wall"), 3),
+        "cpu_overhead": round(cpu, 4),
+        "in_tracker_calls": round(median("mlflow", "in_calls") / median("mlflow", "wall"), 5),
+    }
+    print(json.dumps(summary))
     print(
-        json.dumps({"overrides": args.overrides, "fit_s_none": round(off, 2), "fit_s_mlflow": round(on, 2), "overhead": round(overhead, 4)})
+        f"tracking overhead: {wall:.1%} of wall time (identical untracked fits spread over {summary['wall_spread_none']:.0%}), "
+        f"{cpu:.1%} of CPU time, {summary['in_tracker_calls']:.2%} inside tracker calls. "
+        f"Target < 3% of wall time: {'PASS' if wall < 0.03 else 'FAIL'}"
     )
-    print(f"tracking overhead {overhead:.1%} (target < 3%): {'PASS' if overhead < 0.03 else 'FAIL'}")
+    raise SystemExit(0 if wall < 0.03 else 1)
 
 
 if __name__ == "__main__":

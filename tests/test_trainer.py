@@ -1,6 +1,8 @@
 """The training loop on a tiny arithmetic model: metrics, budgets, accumulation, clipping, checkpoints, resume."""
 
 import math
+import os
+import signal
 
 import pytest
 import torch
@@ -15,6 +17,7 @@ from mlm_lab.training.checkpoint import load_checkpoint
 from mlm_lab.training.evaluation import evaluate_loss
 from mlm_lab.training.optimizers import adamw, sgd
 from mlm_lab.training.schedules import constant, cosine_warmup
+from mlm_lab.training.signals import TrainingInterrupted
 from mlm_lab.training.trainer import Loop, NonFiniteLossError, Trainer
 
 
@@ -180,3 +183,32 @@ def test_bad_trainer_settings(kwargs, key):
 def test_an_unknown_monitor_is_named(tmp_path):
     with pytest.raises(ConfigError, match="trainer.monitor"):
         Trainer(max_steps=2, eval_every=2, monitor="val/accuracy").fit(make_loop(tmp_path))
+
+
+class InterruptAt(Recorder):
+    """Sends this process SIGINT (a Ctrl-C) when step `at` is logged, as a person at the terminal would."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at = at
+
+    def log_metrics(self, metrics, step):
+        super().log_metrics(metrics, step)
+        if step == self.at and "train/loss" in metrics:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_finishes_the_step_writes_latest_and_the_run_resumes_exactly(tmp_path):
+    straight = make_loop(tmp_path / "a")
+    Trainer(max_steps=12, eval_every=6, log_every=1).fit(straight)
+    cut = make_loop(tmp_path / "b")
+    cut.tracker = InterruptAt(5)
+    with pytest.raises(TrainingInterrupted) as info:
+        Trainer(max_steps=12, eval_every=6, log_every=1).fit(cut)
+    assert info.value.exit_code == 130 and info.value.step == 5 and info.value.tags["interrupted.signal"] == "SIGINT"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    latest = load_checkpoint(tmp_path / "b" / "checkpoints" / "latest.pt")
+    assert latest["step"] == 5
+    resumed = make_loop(tmp_path / "c", seed=9)
+    Trainer(max_steps=12, eval_every=6, log_every=1).fit(resumed, latest)
+    assert cut.tracker.series("train/loss") + resumed.tracker.series("train/loss") == straight.tracker.series("train/loss")
