@@ -222,7 +222,9 @@ class Trainer:
                         "early stopping: %s has not improved for %d evaluations", checkpointer.monitor, checkpointer.bad_evaluations
                     )
                 due = step % self.checkpoint_every == 0 if self.checkpoint_every else evaluated
-                if stopping:
+                # a signal that lands during this step's logging or evaluation also stops here (one process:
+                # no other rank to agree with), rather than after one more step
+                if stopping or (not dist.enabled and stop.requested is not None):
                     self.write(loop, checkpointer, checkpointer.latest)
                     raise TrainingInterrupted(stop.requested or 15, step, str(checkpointer.latest))
                 if last:
