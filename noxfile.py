@@ -32,5 +32,14 @@ def lint(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks with speed and quality targets; figures go to bench/README.md."""
     install(session)
-    for script in ("model_throughput.py", "generation_throughput.py", "arithmetic_e2e.py", "text_e2e.py"):
+    scripts = (
+        "model_throughput.py",
+        "generation_throughput.py",
+        "mfu.py",
+        "compile_speed.py",
+        "tracking_overhead.py",
+        "arithmetic_e2e.py",
+        "text_e2e.py",
+    )
+    for script in scripts:
         session.run("python", f"bench/{script}")

@@ -8,7 +8,7 @@ figure is the ratio of median fit times. Wall time on this shared 2-core machine
 percent between identical fits, so the script also reports the seconds spent inside tracker calls,
 timed directly: the part of the overhead that does not drown in that noise.
 
-    python bench/tracking_overhead.py             # target: overhead < 3%
+    python bench/tracking_overhead.py             # the arithmetic experiment as shipped; target: overhead < 3%
 """
 
 import argparse
@@ -63,14 +63,16 @@ def fit_cost(tracking: str, overrides: list[str], workdir: Path) -> dict:
         c.tracker = Timed(c.tracker)
         started, cpu = time.perf_counter(), time.process_time()
         fit(c, out, config, None)
-        mlflow.flush_async_logging()  # the queued metric points are part of the cost
-        return {"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu, "in_calls": c.tracker.seconds}
+        flush = time.perf_counter()
+        mlflow.flush_async_logging()  # the queued metric points are part of the cost: a wait, once per run
+        flush = time.perf_counter() - flush
+        return {"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu, "in_calls": c.tracker.seconds, "flush": flush}
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("overrides", nargs="*", default=["experiment=arithmetic", "trainer.max_steps=200", "hardware.threads=2"])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("overrides", nargs="*", default=["experiment=arithmetic", "hardware.threads=2"])
     args = p.parse_args()
     costs: dict[str, list[dict]] = {"none": [], "mlflow": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,11 +95,13 @@ def main() -> None:
         "wall_spread_none": round((max(walls) - min(walls)) / median("none", "wall"), 3),
         "cpu_overhead": round(cpu, 4),
         "in_tracker_calls": round(median("mlflow", "in_calls") / median("mlflow", "wall"), 5),
+        "end_of_run_flush_s": round(median("mlflow", "flush"), 3),
     }
     print(json.dumps(summary))
     print(
         f"tracking overhead: {wall:.1%} of wall time (identical untracked fits spread over {summary['wall_spread_none']:.0%}), "
-        f"{cpu:.1%} of CPU time, {summary['in_tracker_calls']:.2%} inside tracker calls. "
+        f"{cpu:.1%} of CPU time, {summary['in_tracker_calls']:.2%} inside tracker calls, "
+        f"{summary['end_of_run_flush_s']} s waiting for queued points once at the end. "
         f"Target < 3% of wall time: {'PASS' if wall < 0.03 else 'FAIL'}"
     )
     raise SystemExit(0 if wall < 0.03 else 1)

@@ -65,8 +65,11 @@ def resume_config(cfg: DictConfig, overrides: list[str], tracker) -> tuple[dict,
         checkpoint = load_checkpoint(path)
     except (OSError, ValueError) as e:
         raise ConfigError(f"resume: {e}. Fix: resume from another checkpoint (checkpoints/latest.pt or best-*.pt)") from None
-    if "config" not in checkpoint:
-        raise ConfigError(f"resume: {path} holds no run config. Fix: resume from a checkpoint written by mlm-train")
+    if "config" not in checkpoint or "progress" not in checkpoint:
+        raise ConfigError(
+            f"resume: {path} holds no resumable training state (a checkpoint from an older mlm_lab, or not from mlm-train). "
+            "Fix: start a new run from its weights with trainer.init_from=PATH"
+        )
     resumed = OmegaConf.create(checkpoint["config"])
     for key in {override_key(o) for o in overrides} | {"output_dir", "resume"}:
         if not key.startswith("hydra."):

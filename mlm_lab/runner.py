@@ -205,6 +205,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         tracker = build(cfg.tracking, "tracking")
         checkpoint, cfg = resume_config(cfg, overrides, tracker)
         tracker = build(cfg.tracking, "tracking")
+        build(cfg.trainer, "trainer").require_budget_left(checkpoint["progress"])  # before the run is reopened
         if not tracker.run_exists(checkpoint["run_id"]):
             raise ConfigError(
                 f"resume: run {checkpoint['run_id']} is not in the tracking store {tracker.resolved_uri}. "

@@ -46,6 +46,11 @@ def test_n_steps_then_n_more_equals_2n_steps(store, tmp_path):
     assert runs["halves"].info.status == "FINISHED" and runs["halves"].data.tags["resumed"] == "step15"
     assert runs["halves"].data.params["trainer.max_steps"] == "15"  # params are write-once; the new config is an artifact
     assert "resumes/step15/config.yaml" in {a.path for a in client.list_artifacts(halves, "resumes/step15")}
+    # once more with no budget left: refused before the finished run is reopened
+    again = [f"resume={tmp_path / 'c' / 'checkpoints'}", "trainer.max_steps=30", f"tracking.uri={store}", f"output_dir={tmp_path / 'd'}"]
+    with pytest.raises(ConfigError, match="already spent its budget"):
+        run_train(again)
+    assert client.get_run(halves).info.status == "FINISHED" and len(losses(client, halves)) == 30
 
 
 def test_sigterm_checkpoints_marks_killed_and_resume_by_run_id_continues_bit_for_bit(tmp_path):

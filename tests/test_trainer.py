@@ -212,3 +212,11 @@ def test_ctrl_c_finishes_the_step_writes_latest_and_the_run_resumes_exactly(tmp_
     resumed = make_loop(tmp_path / "c", seed=9)
     Trainer(max_steps=12, eval_every=6, log_every=1).fit(resumed, latest)
     assert cut.tracker.series("train/loss") + resumed.tracker.series("train/loss") == straight.tracker.series("train/loss")
+
+
+def test_resuming_a_finished_run_without_more_budget_says_how_to_extend_it(tmp_path):
+    loop = make_loop(tmp_path)
+    Trainer(max_steps=3, eval_every=3).fit(loop)
+    final = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
+    with pytest.raises(ConfigError, match="already spent its budget.*raise trainer.max_steps"):
+        Trainer(max_steps=3, eval_every=3).fit(make_loop(tmp_path / "b"), final)

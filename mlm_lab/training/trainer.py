@@ -149,6 +149,16 @@ class Trainer:
         checkpointer.load_state_dict(checkpoint["checkpointer"])
         self.state = TrainState(**checkpoint["progress"])
 
+    def require_budget_left(self, progress: dict) -> None:
+        """Refuse to resume a run whose budget (`progress` of a checkpoint) is already spent."""
+        state = TrainState(**progress)
+        require(
+            self.budget.progress(state.step, state.tokens, state.seconds) < 1.0,
+            "trainer.max_steps",
+            f"the resumed run has already spent its budget (step {state.step}, {state.tokens} tokens, {state.seconds / 60:.1f} minutes)",
+            "raise trainer.max_steps, trainer.max_tokens or trainer.max_minutes on the resume command line",
+        )
+
     def write(self, loop: Loop, checkpointer: Checkpointer, path) -> None:
         """Write a checkpoint to `path` (rank 0) and upload it to the run when asked."""
         written = checkpointer.save(self.snapshot(loop, checkpointer), path)
@@ -162,6 +172,7 @@ class Trainer:
         loop.scaler = scaler
         checkpointer = self.checkpointer(loop)
         if resume_from is not None:
+            self.require_budget_left(resume_from["progress"])
             self.restore(loop, checkpointer, resume_from)
         else:
             self.state = TrainState()
