@@ -118,4 +118,11 @@ def test_resume_into_another_store_is_refused(store, tmp_path):
     other = sqlite_uri(tmp_path / "other")
     (tmp_path / "other").mkdir()
     with pytest.raises(ConfigError, match="is not in the tracking store"):
-        run_train([f"resume={tmp_path / 'a' / 'checkpoints' / 'final.pt'}", f"tracking.uri={other}", f"output_dir={tmp_path / 'b'}"])
+        run_train(
+            [
+                f"resume={tmp_path / 'a' / 'checkpoints' / 'final.pt'}",
+                "trainer.max_steps=10",
+                f"tracking.uri={other}",
+                f"output_dir={tmp_path / 'b'}",
+            ]
+        )
