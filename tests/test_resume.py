@@ -80,6 +80,9 @@ def test_sigterm_checkpoints_marks_killed_and_resume_by_run_id_continues_bit_for
     stopped_at = int(cut.data.tags["interrupted.step"])
     assert 12 <= stopped_at < 60 and f"mlm-train resume={run_id}" in "".join(output)
     assert len(losses(client, run_id)) == stopped_at
+    # without a terminal the run printed plain progress lines, and Hydra's log file holds the same ones
+    logs = [p.read_text() for p in tmp_path.glob("outputs/*/*/train.log")]
+    assert any("step 12/60 (20%)  loss" in text and "eta" in text for text in logs)
 
     resumed = subprocess.run(
         [sys.executable, "-m", "mlm_lab.train", f"resume={run_id}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
