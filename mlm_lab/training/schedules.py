@@ -53,12 +53,16 @@ class Schedule:
             return step / self.warmup_steps
         return self.shape(min(1.0, max(0.0, (progress - self.warmup_end) / max(1e-12, 1.0 - self.warmup_end))))
 
+    def after_warmup(self, base: float, f: float) -> float:
+        """The lr for peak `base` at shape value `f`: from the peak down to the floor."""
+        floor = self.floor(base)
+        return floor + (base - floor) * f
+
     def update(self, step: int, progress: float) -> float:
         """Set the lr for optimizer step `step` (1-based) at budget fraction `progress`; returns the first group's lr."""
         f = self.factor(step, progress)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            floor = self.floor(base)
-            group["lr"] = base * f if step <= self.warmup_steps else floor + (base - floor) * f
+            group["lr"] = base * f if step <= self.warmup_steps else self.after_warmup(base, f)
         return self.optimizer.param_groups[0]["lr"]
 
     def observe(self, metrics: dict) -> None:
@@ -96,11 +100,8 @@ class Plateau(Schedule):
     def shape(self, q: float) -> float:
         return self.scale
 
-    def update(self, step: int, progress: float) -> float:
-        f = self.factor(step, progress)
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = base * f if step <= self.warmup_steps else max(self.floor(base), base * f)
-        return self.optimizer.param_groups[0]["lr"]
+    def after_warmup(self, base: float, f: float) -> float:
+        return max(self.floor(base), base * f)  # reductions stop at min_lr
 
     def observe(self, metrics: dict) -> None:
         require(
