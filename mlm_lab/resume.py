@@ -1,7 +1,7 @@
 """`mlm-train resume=<run id | checkpoint | folder>`: find the checkpoint and rebuild the run's own config.
 
 A resumed run is the same run: its config comes from the checkpoint, and the command line may
-change only how it runs (the `trainer` budget, `hardware`, where things are written), never what
+change only how it runs (the `trainer` budget, `hardware`, `tracking`, where things are written), never what
 it trains. To train something else from these weights, start a new run with `trainer.init_from`.
 """
 
@@ -17,7 +17,7 @@ from mlm_lab.training.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-CHANGEABLE = ("trainer", "hardware", "tracking.uri", "output_dir", "cache_dir", "resume")
+CHANGEABLE = ("trainer", "hardware", "tracking", "output_dir", "cache_dir", "resume")
 
 
 def override_key(override: str) -> str:

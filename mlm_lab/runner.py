@@ -206,7 +206,9 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         checkpoint, cfg = resume_config(cfg, overrides, tracker)
         tracker = build(cfg.tracking, "tracking")
         build(cfg.trainer, "trainer").require_budget_left(checkpoint["progress"])  # before the run is reopened
-        if not tracker.run_exists(checkpoint["run_id"]):
+        if checkpoint["run_id"] is None and not isinstance(tracker, NullTracker):
+            raise ConfigError("resume: the checkpoint was written by an untracked run. Fix: resume it with tracking=none")
+        if checkpoint["run_id"] is not None and not tracker.run_exists(checkpoint["run_id"]):
             raise ConfigError(
                 f"resume: run {checkpoint['run_id']} is not in the tracking store {tracker.resolved_uri}. "
                 "Fix: set tracking.uri to the store the run was logged to"

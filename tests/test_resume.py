@@ -129,3 +129,14 @@ def test_resume_into_another_store_is_refused(store, tmp_path):
                 f"output_dir={tmp_path / 'b'}",
             ]
         )
+
+
+def test_an_untracked_run_resumes_untracked(store, tmp_path):
+    run_train([*STEPS, "trainer.max_steps=4", "tracking=none", f"output_dir={tmp_path / 'a'}"])
+    folder = tmp_path / "a" / "checkpoints"
+    with pytest.raises(ConfigError, match="untracked run. Fix: resume it with tracking=none"):
+        run_train([f"resume={folder}", "trainer.max_steps=8", "tracking=mlflow", f"tracking.uri={store}", f"output_dir={tmp_path / 'b'}"])
+    run_train([f"resume={folder}", "trainer.max_steps=8", "tracking=none", f"output_dir={tmp_path / 'c'}"])
+    from mlm_lab.training.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "c" / "checkpoints" / "final.pt")["step"] == 8

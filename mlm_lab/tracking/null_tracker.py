@@ -18,6 +18,9 @@ class NullTracker:
         self.run_id = resume_run_id
         yield self
 
+    def download_checkpoint(self, run_id: str, directory):
+        raise FileNotFoundError("tracking=none keeps no runs to fetch checkpoints from; pass the checkpoint file")
+
     def log_metrics(self, metrics: dict, step: int) -> None:
         pass
 
