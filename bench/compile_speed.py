@@ -7,17 +7,14 @@ the median step time after warm-up, the speed-up, and the seconds the first comp
     python bench/compile_speed.py        # d 192 x 4, context 256, batch 16, fp32, 2 threads
 """
 
-import argparse
 import json
 import statistics
 import time
 
 import torch
+from shapes import BUILDERS, build, shape_parser
 
-from mlm_lab.models.builders import gpt2, llama, mixtral
 from mlm_lab.training.optimizers import adamw
-
-BUILDERS = {"gpt2": gpt2, "llama": llama, "mixtral": mixtral}
 
 
 def timed_steps(model, x, steps: int, warmup: int) -> tuple[float, float]:
@@ -35,23 +32,13 @@ def timed_steps(model, x, steps: int, warmup: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--d-model", type=int, default=192)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--heads", type=int, default=6)
-    p.add_argument("--context", type=int, default=256)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--vocab", type=int, default=4096)
-    p.add_argument("--steps", type=int, default=15)
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args()
+    args = shape_parser(steps=15).parse_args()
     torch.set_num_threads(args.threads)
     rows = []
-    for name, builder in BUILDERS.items():
+    for name in BUILDERS:
         result = {"model": name}
         for mode in ("eager", "compiled"):
-            torch.manual_seed(0)
-            model = builder(args.vocab, context_length=args.context, d_model=args.d_model, n_layers=args.layers, n_heads=args.heads)
+            model = build(name, args)
             x = torch.randint(0, args.vocab, (args.batch, args.context))
             net = torch.compile(model) if mode == "compiled" else model
             warm, step = timed_steps(net, x, args.steps, warmup=3)

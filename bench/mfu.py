@@ -10,18 +10,15 @@ about 6N x 0.3 more work), so the figure understates utilisation slightly, as na
     python bench/mfu.py                  # fp32 and bf16, gpt2 / llama / mixtral at d 192 x 4, context 256
 """
 
-import argparse
 import json
 import statistics
 import time
 
 import torch
+from shapes import BUILDERS, build, shape_parser
 
 from mlm_lab.hardware import Hardware
-from mlm_lab.models.builders import gpt2, llama, mixtral
 from mlm_lab.training.optimizers import adamw
-
-BUILDERS = {"gpt2": gpt2, "llama": llama, "mixtral": mixtral}
 
 
 def peak_flops(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
@@ -64,25 +61,15 @@ def step_seconds(model, hardware, batch, context, vocab, steps) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--d-model", type=int, default=192)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--heads", type=int, default=6)
-    p.add_argument("--context", type=int, default=256)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--vocab", type=int, default=4096)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args()
+    args = shape_parser(steps=10).parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     rows = []
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         peak = peak_flops(dtype)
         hardware = Hardware(device="cpu", precision=precision)
-        for name, builder in BUILDERS.items():
-            torch.manual_seed(0)
-            model = builder(args.vocab, context_length=args.context, d_model=args.d_model, n_layers=args.layers, n_heads=args.heads)
+        for name in BUILDERS:
+            model = build(name, args)
             n = active_parameters(model)
             seconds = step_seconds(model, hardware, args.batch, args.context, args.vocab, args.steps)
             tokens_per_second = args.batch * args.context / seconds
