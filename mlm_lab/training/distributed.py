@@ -6,7 +6,7 @@ them the run is a single process and every helper here is a no-op.
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
@@ -21,6 +21,7 @@ class Distributed:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where collectives' tensors live
 
     @property
     def enabled(self) -> bool:
@@ -68,9 +69,7 @@ def init_distributed(hardware) -> Distributed:
     """Join the process group torchrun describes in the environment; on CUDA each rank takes its local device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
-        d = Distributed()
-        d.device = hardware.torch_device
-        return d
+        return Distributed(device=hardware.torch_device)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if hardware.torch_device.type == "cuda":
         hardware.torch_device = torch.device("cuda", local_rank)
@@ -78,7 +77,5 @@ def init_distributed(hardware) -> Distributed:
     backend = "nccl" if hardware.torch_device.type == "cuda" else "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
-    d = Distributed(rank, world_size, local_rank)
-    d.device = hardware.torch_device if backend == "nccl" else torch.device("cpu")
     log.info("rank %d of %d (%s, %s)", rank, world_size, backend, hardware.torch_device)
-    return d
+    return Distributed(rank, world_size, local_rank, hardware.torch_device if backend == "nccl" else torch.device("cpu"))
