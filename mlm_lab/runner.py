@@ -18,6 +18,7 @@ from mlm_lab.errors import ConfigError, require
 from mlm_lab.export import model_spec, write_model_dir
 from mlm_lab.generation import Predictor
 from mlm_lab.models.loading import load_weights
+from mlm_lab.reports import plots as plots_lib
 from mlm_lab.resume import resume_config
 from mlm_lab.tokenizers import tokenizer_from_state, tokenizer_sha256
 from mlm_lab.tracking.null_tracker import NullTracker
@@ -163,17 +164,36 @@ def fit(c: Components, output_dir: Path, config: dict, checkpoint: dict | None) 
     return c.trainer.fit(loop, checkpoint)
 
 
-def evaluate(c: Components) -> tuple[list[str], list[str]]:
-    """Held-out metrics and samples, logged; returns the sample prompts and completions."""
+def evaluate(c: Components) -> tuple[list[str], list[str], dict]:
+    """Held-out metrics and samples, logged; returns the sample prompts, completions and the metrics."""
     predictor = c.predictor
+    held_out: dict = {}
     for split in c.task.held_out_splits:
         metrics = {f"{split}/{k}": v for k, v in c.task.evaluate(predictor, split).items()}
         c.tracker.log_metrics(metrics, step=c.trainer.state.step)
         log.info("%s: %s", split, "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        held_out.update(metrics)
     prompts = c.task.sample_prompts()
     completions = predictor.complete(prompts)
     c.tracker.log_text(samples_text(prompts, completions), "samples.txt")
-    return prompts, completions
+    return prompts, completions, held_out
+
+
+def report(c: Components, output_dir: Path, held_out: dict) -> None:
+    """Loss and lr curves, and any `split/metric_lenL` breakdown as a bar chart: PNGs under plots/, logged."""
+    history = c.tracker.metric_history(["train/loss", "val/loss", "train/lr"])
+    if not any(history.values()):
+        return  # nothing was tracked (tracking=none)
+    plots = output_dir / "plots"
+    written = [
+        plots_lib.curves({k: history[k] for k in ("train/loss", "val/loss")}, plots / "loss.png", "loss (nats per target token)"),
+        plots_lib.curves({"train/lr": history["train/lr"]}, plots / "lr.png", "learning rate"),
+    ]
+    for name, values in plots_lib.by_length(held_out).items():
+        file = plots / f"{name.replace('/', '_')}_by_length.png"
+        written.append(plots_lib.bars(values, file, f"{name} by answer length", "answer length (characters)", name))
+    for path in written:
+        c.tracker.log_artifact(path, "plots")
 
 
 def export(c: Components, output_dir: Path, config: dict) -> str | None:
@@ -234,7 +254,8 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
                 raise
             if not c.dist.is_main:
                 return val[f"val/{c.task.objective}"]
-            prompts, completions = evaluate(c)
+            prompts, completions, held_out = evaluate(c)
+            report(c, output_dir, held_out)
             model_uri = export(c, output_dir, config)
             if model_uri is not None:
                 check_reload(c, model_uri, prompts, completions)

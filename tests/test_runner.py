@@ -38,7 +38,9 @@ def test_a_run_records_params_metrics_tags_artifacts_and_registers(store, tmp_pa
     assert r.data.tags["git_dirty"] in ("true", "false", "unknown") and "command" in r.data.tags
     assert r.data.tags["reload_check"] == "passed"  # the registered model, reloaded, answered as the trained one
     artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
-    assert {"config.yaml", "overrides.txt", "samples.txt", "checkpoints", "tokenizer"} <= artifacts
+    assert {"config.yaml", "overrides.txt", "samples.txt", "checkpoints", "tokenizer", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(r.info.run_id, "plots")}
+    assert plots == {"plots/loss.png", "plots/lr.png", "plots/test_exact_match_by_length.png"}
     assert "model.d_model=32" in mlflow.artifacts.load_text(f"runs:/{r.info.run_id}/overrides.txt")
     ckpt = load_checkpoint(
         mlflow.artifacts.download_artifacts(f"runs:/{r.info.run_id}/checkpoints/final.pt", dst_path=str(tmp_path / "dl"))

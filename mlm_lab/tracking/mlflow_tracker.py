@@ -144,6 +144,12 @@ class MlflowTracker:
         # sqlite store costs ~20 ms, a fifth of a step of the arithmetic model (bench/tracking_overhead.py).
         mlflow.log_metrics(metrics, step=step, synchronous=False)
 
+    def metric_history(self, names: list[str]) -> dict[str, list[tuple[int, float]]]:
+        """(step, value) points of each metric of the active run, read back from the store (resumed parts included)."""
+        mlflow.flush_async_logging()
+        client = mlflow.MlflowClient()
+        return {name: [(m.step, m.value) for m in client.get_metric_history(self.run_id, name)] for name in names}
+
     def load(self, model_uri: str):
         """The predictor of a model in this tracker's store."""
         return load_registered(model_uri, self.resolved_uri)[0]

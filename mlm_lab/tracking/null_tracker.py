@@ -21,6 +21,9 @@ class NullTracker:
     def download_checkpoint(self, run_id: str, directory):
         raise FileNotFoundError("tracking=none keeps no runs to fetch checkpoints from; pass the checkpoint file")
 
+    def metric_history(self, names: list[str]) -> dict:
+        return {}
+
     def log_metrics(self, metrics: dict, step: int) -> None:
         pass
 

@@ -1,0 +1,64 @@
+"""Per-run plots as PNG files: metric curves over steps, and a metric broken down by a label (bar chart).
+
+Plain matplotlib on the Agg backend (no display needed); the tracker logs the files.
+"""
+
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+BREAKDOWN = re.compile(r"^(?P<split>[^/]+)/(?P<name>.+)_len(?P<length>\d+)$")
+
+
+def curves(histories: dict[str, list[tuple[int, float]]], path: str | Path, title: str, log_y: bool = False) -> Path:
+    """One line per metric (step on x); metrics with no points are left out."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, points in histories.items():
+        if points:
+            steps, values = zip(*sorted(points))
+            ax.plot(steps, values, marker="o" if len(points) < 30 else None, markersize=3, label=name)
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    if log_y:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def by_length(metrics: dict[str, float]) -> dict[str, dict[int, float]]:
+    """`split/name_lenL` metrics grouped as {"split/name": {L: value}} (e.g. exact match by answer length)."""
+    groups: dict[str, dict[int, float]] = {}
+    for key, value in metrics.items():
+        m = BREAKDOWN.match(key)
+        if m:
+            groups.setdefault(f"{m['split']}/{m['name']}", {})[int(m["length"])] = value
+    return groups
+
+
+def bars(values: dict[int, float], path: str | Path, title: str, xlabel: str, ylabel: str) -> Path:
+    """A bar per label, with its value written on top."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    labels = sorted(values)
+    heights = [values[k] for k in labels]
+    ax.bar([str(k) for k in labels], heights, color="#4c72b0")
+    for i, h in enumerate(heights):
+        ax.text(i, h, f"{h:.3f}", ha="center", va="bottom", fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_ylim(0, max(1.0, max(heights) * 1.1))
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
