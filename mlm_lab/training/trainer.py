@@ -190,11 +190,12 @@ class Trainer:
         loop.train_model.train()
         window_tokens, window_seconds = 0, 0.0  # since the last log line, for tokens/s
         with StopOnSignal() as stop, progress:
-            progress.begin(self.state.step, self.budget.progress(self.state.step, self.state.tokens, self.state.seconds))
-            while self.budget.progress(self.state.step, self.state.tokens, self.state.seconds) < 1.0:
+            spent = self.budget.progress(self.state.step, self.state.tokens, self.state.seconds)  # fraction of the budget used
+            progress.begin(self.state.step, spent)
+            while spent < 1.0:
                 started = time.perf_counter()
                 step = self.state.step + 1
-                lr = loop.schedule.update(step, self.budget.progress(self.state.step, self.state.tokens, self.state.seconds))
+                lr = loop.schedule.update(step, spent)
                 loss, tokens = self._accumulate(loop, scaler)
                 nonfinite, stopping, loss = dist.sum([float(not math.isfinite(loss)), float(stop.requested is not None), loss])
                 loss /= dist.world_size
