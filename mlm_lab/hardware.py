@@ -37,7 +37,7 @@ class Hardware:
     device: Device = Device.auto  # auto picks cuda, then mps, then cpu
     precision: Precision = Precision.fp32  # bf16 / fp16 run matmuls under autocast; fp16 adds a GradScaler
     tf32: bool = False  # CUDA: let fp32 matmuls and convolutions use TF32 tensor cores (faster, ~10 mantissa bits)
-    threads: int | None = None  # CPU threads for torch; null keeps torch's default
+    threads: int | None = None  # CPU threads for torch; null: torch's default, or this job's share under a parallel launcher
     compile: bool = False  # train through torch.compile(model); generation and export use the plain module
 
     def __post_init__(self):
@@ -52,10 +52,11 @@ class Hardware:
             raise ConfigError(f"hardware.device: {name} was asked for but is not available here. Fix: use hardware.device=auto or cpu")
         self.torch_device = torch.device(name)
 
-    def apply(self) -> None:
-        """Process-wide settings: CPU threads, TF32."""
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
+    def apply(self, default_threads: int | None = None) -> None:
+        """Process-wide settings: CPU threads (`threads`, else `default_threads` when given), TF32."""
+        threads = self.threads or default_threads
+        if threads is not None:
+            torch.set_num_threads(threads)
         if self.torch_device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = self.tf32
             torch.backends.cudnn.allow_tf32 = self.tf32

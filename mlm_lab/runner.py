@@ -19,8 +19,10 @@ from mlm_lab.export import model_spec, write_model_dir
 from mlm_lab.generation import Predictor
 from mlm_lab.models.loading import load_weights
 from mlm_lab.reports import plots as plots_lib
+from mlm_lab.rerun import rerun_config
 from mlm_lab.resume import resume_config
 from mlm_lab.tokenizers import tokenizer_from_state, tokenizer_sha256
+from mlm_lab.tracking import sweep as sweep_lib
 from mlm_lab.tracking.null_tracker import NullTracker
 from mlm_lab.training.checkpoint import load_checkpoint, save_checkpoint
 from mlm_lab.training.distributed import Distributed, init_distributed
@@ -116,7 +118,7 @@ def setup_task(cfg: DictConfig, tokenizer, dist: Distributed):
 def build_components(cfg: DictConfig, checkpoint: dict | None = None, tracker=None) -> Components:
     """Settings, seed, tokenizer, data, model, optimizer, schedule: every bad value fails here."""
     hardware = build(cfg.hardware, "hardware")
-    hardware.apply()
+    hardware.apply(default_threads=sweep_lib.cpu_share())
     trainer = build(cfg.trainer, "trainer")
     check_optimizer(cfg.optimizer)
     schedule = build(cfg.scheduler, "scheduler")
@@ -217,10 +219,16 @@ def check_reload(c: Components, model_uri: str, prompts: list[str], expected: li
 def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     """Build everything from `cfg`, train, evaluate, export and register; returns the validation objective.
 
-    With `resume` set, the run continues from its checkpoint, in the same MLflow run.
+    With `resume` set, the run continues from its checkpoint, in the same MLflow run; with `rerun` set,
+    a logged run's overrides plus these start a new run. In a multirun, the run is nested under the
+    sweep's parent, and a job the sweep already finished is skipped (its logged objective is returned).
     """
     overrides = overrides or []
-    checkpoint, tracker = None, None
+    checkpoint, tracker, tags = None, None, {}
+    if cfg.get("rerun"):
+        cfg, overrides, source = rerun_config(cfg, overrides, build(cfg.tracking, "tracking"))
+        tags["rerun_of"] = source
+        log.info("rerun of %s with overrides: %s", source, " ".join(overrides))
     if cfg.get("resume"):
         tracker = build(cfg.tracking, "tracking")
         checkpoint, cfg = resume_config(cfg, overrides, tracker)
@@ -233,15 +241,29 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
                 f"resume: run {checkpoint['run_id']} is not in the tracking store {tracker.resolved_uri}. "
                 "Fix: set tracking.uri to the store the run was logged to"
             )
+    sweep = sweep_lib.current() if checkpoint is None else None
+    if sweep is not None:
+        done = sweep_lib.finished_objective(sweep, overrides)
+        if done is not None:
+            return done
+        tags.update(sweep_lib.child_tags(sweep, overrides))
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     c = build_components(cfg, checkpoint, tracker)
     output_dir = Path(cfg.output_dir)
     resume_id = checkpoint["run_id"] if checkpoint else None
+    note = f"step{checkpoint['step']}" if checkpoint else ""
     try:
-        with c.tracker.run(config, overrides, resume_run_id=resume_id, resume_note=f"step{checkpoint['step']}" if checkpoint else ""):
+        with c.tracker.run(config, overrides, resume_id, note, parent_run_id=sweep.parent_run_id if sweep else None, tags=tags):
             if checkpoint is None:
                 c.tracker.set_tags({"tokenizer.sha256": tokenizer_sha256(c.tokenizer), **c.task.tags()})
-            c.tracker.set_tags({"checkpoint.dir": str(output_dir / "checkpoints")})
+            c.tracker.set_tags(
+                {
+                    "checkpoint.dir": str(output_dir / "checkpoints"),
+                    "hardware.threads_used": str(torch.get_num_threads()),
+                    sweep_lib.OBJECTIVE_TAG: f"val/{c.task.objective}",
+                    sweep_lib.DIRECTION_TAG: c.task.objective_direction,
+                }
+            )
             try:
                 val = fit(c, output_dir, config, checkpoint)
             except TrainingInterrupted as e:

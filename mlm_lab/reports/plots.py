@@ -55,6 +55,34 @@ def bars(values: dict[int, float], path: str | Path, title: str, xlabel: str, yl
     return _save(fig, path)
 
 
+def against(values: dict[str, list[float]], path: str | Path, title: str, xlabel: str, ylabel: str) -> Path:
+    """A metric against one setting: one point per run (`values`: setting value -> metrics of the runs with it).
+
+    Numeric settings go on a numeric axis (logarithmic when they span over 20x), others one category each.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    try:
+        xs = {float(k): v for k, v in values.items()}
+    except ValueError:
+        xs = None
+    if xs is not None:
+        for x, ys in xs.items():
+            ax.scatter([x] * len(ys), ys, color="#4c72b0")
+        positive = [x for x in xs if x > 0]
+        if len(positive) == len(xs) and max(positive) / min(positive) > 20:
+            ax.set_xscale("log")
+    else:
+        labels = sorted(values)
+        for i, label in enumerate(labels):
+            ax.scatter([i] * len(values[label]), values[label], color="#4c72b0")
+        ax.set_xticks(range(len(labels)), labels, rotation=20)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import random
 import shlex
 import subprocess
 import sys
@@ -69,6 +70,7 @@ class MlflowTracker:
     experiment: str = "default"  # MLflow experiment name (the experiment preset's name)
     register_as: str | None = None  # registered model name; null registers nothing
     run_name: str | None = None  # MLflow run name; null lets MLflow pick one
+    sweep_id: str | None = None  # multirun: the sweep's name; null derives it from the command, so a relaunch continues it
 
     def __post_init__(self):
         require(bool(self.experiment), "tracking.experiment", "is empty", "set tracking.experiment to a name")
@@ -81,8 +83,16 @@ class MlflowTracker:
         return self.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
     @contextlib.contextmanager
-    def run(self, config: dict, overrides: list[str], resume_run_id: str | None = None, resume_note: str = ""):
-        """An active MLflow run (a new one, or `resume_run_id` continued).
+    def run(
+        self,
+        config: dict,
+        overrides: list[str],
+        resume_run_id: str | None = None,
+        resume_note: str = "",
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+    ):
+        """An active MLflow run (a new one, nested under `parent_run_id` when given, or `resume_run_id` continued).
 
         An exception inside ends it FAILED, or KILLED for an interruption; the exception's `tags`
         attribute, when it has one, is recorded with the error.
@@ -91,7 +101,16 @@ class MlflowTracker:
         mlflow.set_tracking_uri(self.resolved_uri)
         if resume_run_id is None:
             mlflow.set_experiment(self.experiment)
-            active_run = mlflow.start_run(run_name=self.run_name, tags={**git_state(), "command": shlex.join(sys.argv)})
+            state = random.getstate()  # MLflow draws random run names from `random`, which the runner has seeded
+            random.seed()
+            try:
+                active_run = mlflow.start_run(
+                    run_name=self.run_name,
+                    parent_run_id=parent_run_id,
+                    tags={**git_state(), "command": shlex.join(sys.argv), **(tags or {})},
+                )
+            finally:
+                random.setstate(state)
         else:
             active_run = mlflow.start_run(run_id=resume_run_id)
         with active_run as active:

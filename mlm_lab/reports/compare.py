@@ -1,0 +1,180 @@
+"""Compare runs from the tracking store: a table of what varied and what it gave, and overlay plots.
+
+The runs of a sweep (the children of its parent run) or of a whole experiment come from
+`mlflow.search_runs`. The report is `comparison.md` and `comparison.csv` (one row per run: the
+params that differ between runs, final metrics, wall time, tokens per second) plus PNGs: each
+validation curve overlaid across runs, and the objective against every varied param.
+"""
+
+import logging
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from mlm_lab.reports import plots
+
+log = logging.getLogger(__name__)
+
+OBJECTIVE = "tags.mlm_lab.objective"
+DIRECTION = "tags.mlm_lab.objective_direction"
+IGNORED_PARAMS = ("output_dir", "tracking.", "resume", "rerun")  # differ between runs without changing what was trained
+SHOWN_METRICS = ("val/", "test/", "fresh/")  # final held-out metrics; per-length breakdowns (`_lenL`) stay in the runs
+
+
+def search(tracking_uri: str, experiment: str | None = None, parent_run_id: str | None = None, max_runs: int = 1000) -> pd.DataFrame:
+    """The runs to compare: the children of `parent_run_id`, else every run of `experiment` but sweep parents."""
+    import mlflow
+
+    from mlm_lab.errors import ConfigError
+
+    mlflow.set_tracking_uri(tracking_uri)
+    if parent_run_id:
+        try:
+            experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
+        except mlflow.exceptions.MlflowException:
+            raise ConfigError(
+                f"sweep: run {parent_run_id} is not in the tracking store {tracking_uri}. Fix: pass a sweep's parent run id"
+            ) from None
+        runs = mlflow.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=max_runs)
+    else:
+        if mlflow.get_experiment_by_name(experiment) is None:
+            names = sorted(e.name for e in mlflow.search_experiments())
+            raise ConfigError(f"experiment: no experiment {experiment!r} in {tracking_uri} (it has {names}). Fix: experiment=NAME")
+        runs = mlflow.search_runs(experiment_names=[experiment], max_results=max_runs)
+        if "tags.mlm_lab.role" in runs:
+            runs = runs[runs["tags.mlm_lab.role"] != "sweep"]
+    return runs.reset_index(drop=True)
+
+
+def varied_params(runs: pd.DataFrame) -> list[str]:
+    """Param columns whose value differs between runs (a param missing from some runs counts as differing)."""
+    names = []
+    for column in sorted(c for c in runs.columns if c.startswith("params.")):
+        name = column.removeprefix("params.")
+        if any(name == p or name.startswith(p) for p in IGNORED_PARAMS):
+            continue
+        if runs[column].fillna("<unset>").nunique() > 1:
+            names.append(name)
+    return names
+
+
+def objective(runs: pd.DataFrame) -> tuple[str | None, str]:
+    """(metric, direction) the runs were optimised for, from their tags; (None, ...) when they disagree or lack it."""
+    if OBJECTIVE not in runs or runs[OBJECTIVE].dropna().nunique() != 1:
+        return None, "minimize"
+    directions = runs[DIRECTION].dropna().unique() if DIRECTION in runs else []
+    return runs[OBJECTIVE].dropna().iloc[0], directions[0] if len(directions) == 1 else "minimize"
+
+
+def table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: name, id, status, the varied params, final held-out metrics, wall time and tokens/s; best first."""
+    metric, direction = objective(runs)
+    metrics = sorted(
+        c.removeprefix("metrics.")
+        for c in runs.columns
+        if c.startswith("metrics.") and c.removeprefix("metrics.").startswith(SHOWN_METRICS) and "_len" not in c
+    )
+    if metric in metrics:
+        metrics.remove(metric)
+        metrics.insert(0, metric)
+    out = pd.DataFrame(
+        {
+            "run": runs.get("tags.mlflow.runName", runs["run_id"]),
+            "run_id": runs["run_id"],
+            "status": runs["status"],
+        }
+    )
+    for name in varied_params(runs):
+        out[name] = runs[f"params.{name}"]
+    for name in metrics:
+        out[name] = runs[f"metrics.{name}"]
+    out["wall_s"] = (runs["end_time"] - runs["start_time"]).dt.total_seconds()
+    tokens, minutes = runs.get("metrics.train/tokens"), runs.get("metrics.train/minutes")
+    out["tokens_per_s"] = tokens / (minutes * 60.0) if tokens is not None and minutes is not None else float("nan")
+    if metric in out:
+        out = out.sort_values(metric, ascending=direction != "maximize", na_position="last")
+    return out.reset_index(drop=True)
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A GitHub Markdown table; floats to 4 significant digits, missing values as a dash."""
+
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def write(runs: pd.DataFrame, tracking_uri: str, output_dir: str | Path, title: str) -> list[Path]:
+    """comparison.md, comparison.csv and the plots under `output_dir`; returns the files written."""
+    import mlflow
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    frame = table(runs)
+    metric, direction = objective(runs)
+    header = f"# {title}\n\n{len(frame)} runs"
+    if metric and metric in frame and frame[metric].notna().any():
+        best = frame.iloc[0]
+        header += f"; best {metric} ({direction}): {best[metric]:.6g}, run {best['run']} ({best['run_id']})"
+    (output_dir / "comparison.md").write_text(header + "\n\n" + markdown(frame))
+    frame.to_csv(output_dir / "comparison.csv", index=False)
+    written = [output_dir / "comparison.md", output_dir / "comparison.csv"]
+
+    client = mlflow.MlflowClient(tracking_uri)
+    names = dict(zip(frame["run_id"], frame["run"]))
+    for curve in dict.fromkeys(m for m in ("val/loss", metric) if m):  # the loss and the objective, once each
+        histories = {f"{names[r]}": [(p.step, p.value) for p in client.get_metric_history(r, curve)] for r in frame["run_id"]}
+        if any(histories.values()):
+            written.append(plots.curves(histories, output_dir / "plots" / f"{curve.replace('/', '_')}_curves.png", f"{curve} by run"))
+    if metric and metric in frame:
+        for name in varied_params(runs):
+            values: dict[str, list[float]] = {}
+            for setting, value in zip(frame[name].fillna("<unset>"), frame[metric]):
+                if not (isinstance(value, float) and math.isnan(value)):
+                    values.setdefault(str(setting), []).append(float(value))
+            if values:
+                file = output_dir / "plots" / f"{metric.replace('/', '_')}_vs_{name}.png"
+                written.append(plots.against(values, file, f"{metric} against {name}", name, metric))
+    return written
+
+
+def compare(
+    tracking_uri: str, output_dir: str | Path, experiment: str | None = None, parent_run_id: str | None = None, max_runs: int = 1000
+) -> list[Path]:
+    """Write the report for a sweep (logged to its parent run too) or an experiment; returns the files."""
+    import mlflow
+
+    runs = search(tracking_uri, experiment, parent_run_id, max_runs)
+    if runs.empty:
+        log.warning("no runs to compare in %s", parent_run_id or experiment)
+        return []
+    title = f"Sweep {parent_run_id}" if parent_run_id else f"Experiment {experiment}"
+    written = write(runs, tracking_uri, output_dir, title)
+    if parent_run_id:
+        client = mlflow.MlflowClient(tracking_uri)
+        for path in written:
+            sub = "comparison/plots" if path.parent.name == "plots" else "comparison"
+            client.log_artifact(parent_run_id, str(path), sub)
+    log.info("comparison of %d runs written to %s", len(runs), output_dir)
+    return written
+
+
+def best_child(client, parent_run_id: str):
+    """The FINISHED child run with the best objective (by its own objective and direction tags), or None."""
+    parent = client.get_run(parent_run_id)
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'FINISHED'"
+    )
+    scored = [r for r in children if r.data.tags.get("mlm_lab.objective") in r.data.metrics]
+    if not scored:
+        return None
+    sign = -1.0 if scored[0].data.tags.get("mlm_lab.objective_direction") == "maximize" else 1.0
+    return min(scored, key=lambda r: sign * r.data.metrics[r.data.tags["mlm_lab.objective"]])

@@ -1,0 +1,256 @@
+"""A Hydra multirun as one parent MLflow run with one nested child run per job.
+
+`SweepCallback` (listed under `hydra.callbacks` in conf/config.yaml) opens the parent in the launching
+process before any job starts, and closes it with a summary when the sweep ends. The callback object
+travels with every job (Hydra pickles it to joblib and submitit workers), so each job learns the
+parent's id from it in `on_job_start`; nothing goes through MLflow's `MLFLOW_RUN_ID` variable, which
+would override `parent_run_id` (MLflow issue 15713).
+
+A sweep is identified by its experiment, the command's overrides and the sweeper's settings, unless
+`tracking.sweep_id` names it. Relaunching the same command reopens the same parent, and a job whose
+overrides match a FINISHED child of it is skipped (its logged objective is returned to the sweeper).
+"""
+
+import atexit
+import hashlib
+import json
+import logging
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+SWEEP_TAG = "mlm_lab.sweep_id"  # on the parent and on every child
+OVERRIDES_TAG = "mlm_lab.job_overrides"  # on each child: its overrides, sorted, space-separated
+OBJECTIVE_TAG = "mlm_lab.objective"  # on each child: the metric the sweep optimises (e.g. val/exact_match)
+DIRECTION_TAG = "mlm_lab.objective_direction"  # maximize | minimize
+
+
+@dataclass
+class Sweep:
+    """What a job needs to join its sweep: where the parent lives, what it is called, which keys it varies."""
+
+    parent_run_id: str
+    sweep_id: str
+    tracking_uri: str
+    varied: tuple[str, ...] = ()
+
+
+_current: Sweep | None = None  # set in the job's process by SweepCallback.on_job_start
+
+
+def current() -> Sweep | None:
+    """The sweep the running Hydra job belongs to, or None outside a tracked multirun."""
+    return _current
+
+
+def job_overrides() -> str:
+    """This job's task overrides, sorted and space-separated (how a relaunch recognises a finished job)."""
+    return " ".join(sorted(HydraConfig.get().overrides.task))
+
+
+def sweep_id(config: DictConfig) -> str:
+    """`tracking.sweep_id`, else a digest of the experiment, the command's overrides and the sweeper settings."""
+    if config.tracking.get("sweep_id"):
+        return str(config.tracking.sweep_id)
+    key = {
+        "experiment": config.tracking.experiment,
+        "overrides": sorted(OmegaConf.to_container(config.hydra.overrides.task)),
+        "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def varied_keys(config: DictConfig) -> tuple[str, ...]:
+    """The keys the sweep varies: swept command-line overrides (`a=1,2`) and the sweeper's `params`."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    keys = [o.key_or_group for o in parsed if o.is_sweep_override()]
+    return tuple(dict.fromkeys(keys + list(config.hydra.sweeper.get("params") or {})))
+
+
+def parallel_jobs() -> int:
+    """How many jobs of this multirun share the machine at once (1 outside a parallel launcher)."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return 1
+    launcher = HydraConfig.get().launcher
+    if "joblib" in str(launcher.get("_target_", "")):
+        n_jobs = int(launcher.get("n_jobs") or -1)
+        return max(1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1) + 1 + n_jobs)  # joblib: -1 = all cores
+    return 1
+
+
+def cpu_share() -> int | None:
+    """CPU threads for one job: the cores divided among the jobs running at once (None: nothing to divide)."""
+    jobs = parallel_jobs()
+    launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
+    if "submitit" in str(launcher.get("_target_", "")) and launcher.get("cpus_per_task"):
+        return int(launcher.cpus_per_task)
+    return max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+
+
+class SweepCallback(Callback):
+    """Opens the parent run when a tracked multirun starts; summarises and closes it when it ends."""
+
+    def __init__(self):
+        self.sweep: Sweep | None = None
+        self.closed = False
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from mlm_lab.builders import build
+        from mlm_lab.tracking.mlflow_tracker import MlflowTracker
+
+        try:
+            tracker = build(config.tracking, "tracking")
+            if not isinstance(tracker, MlflowTracker):
+                return  # tracking=none: nothing to nest
+            self.sweep = open_parent(tracker, config)
+        except Exception as e:  # Hydra only warns about a callback's exception: stop the sweep before any job runs
+            log.error("the sweep's parent run could not be opened: %s: %s", type(e).__name__, e)
+            raise SystemExit(2) from e
+        atexit.register(self._abandoned)
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        global _current
+        _current = self.sweep
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        global _current
+        _current = None
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if self.sweep is None:
+            return
+        close_parent(self.sweep, config)
+        self.closed = True
+
+    def _abandoned(self) -> None:
+        """At exit of a sweep that never reached its end (a job failed, Ctrl-C): the parent is FAILED, not left RUNNING."""
+        if self.sweep is None or self.closed:
+            return
+        import mlflow
+
+        client = mlflow.MlflowClient(self.sweep.tracking_uri)
+        client.set_tag(
+            self.sweep.parent_run_id, "error", "the sweep stopped before all its jobs ran; relaunch the same command to finish it"
+        )
+        client.set_terminated(self.sweep.parent_run_id, status="FAILED")
+
+
+def open_parent(tracker, config: DictConfig) -> Sweep:
+    """Create the sweep's parent run, or reopen it when this sweep was launched before."""
+    import mlflow
+
+    uri = tracker.resolved_uri
+    client = mlflow.MlflowClient(uri)
+    sid = sweep_id(config)
+    experiment = client.get_experiment_by_name(tracker.experiment)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(tracker.experiment)
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{SWEEP_TAG}` = '{sid}' and tags.`mlm_lab.role` = 'sweep'", max_results=1
+    )
+    overrides = list(config.hydra.overrides.task)
+    if found:
+        run_id = found[0].info.run_id
+        client.update_run(run_id, status="RUNNING")
+        client.set_tag(run_id, "relaunched", "true")
+        log.info("sweep %s: continuing parent run %s (finished jobs are skipped)", sid, run_id)
+        return Sweep(run_id, sid, uri, varied_keys(config))
+    run = client.create_run(
+        experiment_id,
+        run_name=f"sweep-{sid[:8]}",
+        tags={
+            SWEEP_TAG: sid,
+            "mlm_lab.role": "sweep",
+            "command": shlex.join(sys.argv),
+            "sweeper": str(config.hydra.sweeper.get("_target_", "")),
+            "launcher": str(config.hydra.launcher.get("_target_", "")),
+            "sweep_dir": str(config.hydra.sweep.dir),
+        },
+    )
+    run_id = run.info.run_id
+    sweep_config = {
+        "overrides": overrides,
+        "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True),
+        "launcher": OmegaConf.to_container(config.hydra.launcher, resolve=True),
+        "config": {k: v for k, v in OmegaConf.to_container(config, resolve=False).items() if k != "hydra"},  # unresolved: jobs differ
+    }
+    client.log_dict(run_id, sweep_config, "sweep_config.yaml")
+    client.log_text(run_id, "\n".join(overrides) + "\n", "overrides.txt")
+    log.info("sweep %s: parent run %s in experiment %s", sid, run_id, tracker.experiment)
+    return Sweep(run_id, sid, uri, varied_keys(config))
+
+
+def close_parent(sweep: Sweep, config: DictConfig) -> None:
+    """Summarise the children on the parent (best child, its objective, the comparison report) and end it FINISHED."""
+    import mlflow
+
+    from mlm_lab.reports.compare import best_child, compare
+
+    client = mlflow.MlflowClient(sweep.tracking_uri)
+    try:
+        best = best_child(client, sweep.parent_run_id)
+        if best is not None:
+            objective = best.data.tags[OBJECTIVE_TAG]
+            client.set_tag(sweep.parent_run_id, "best_run_id", best.info.run_id)
+            client.set_tag(sweep.parent_run_id, "best_run_name", best.info.run_name)
+            client.set_tag(sweep.parent_run_id, "best_overrides", best.data.tags.get(OVERRIDES_TAG, ""))
+            client.log_metric(sweep.parent_run_id, f"best/{objective}", best.data.metrics[objective])
+            log.info("sweep %s: best run %s, %s = %.6g", sweep.sweep_id, best.info.run_id, objective, best.data.metrics[objective])
+        compare(sweep.tracking_uri, Path(str(config.hydra.sweep.dir)) / "comparison", parent_run_id=sweep.parent_run_id)
+    except Exception as e:  # the jobs' runs are complete; a failed summary must not leave the parent RUNNING
+        log.exception("sweep %s: the summary failed", sweep.sweep_id)
+        client.set_tag(sweep.parent_run_id, "summary_error", f"{type(e).__name__}: {e}"[:5000])
+    if "error" in client.get_run(sweep.parent_run_id).data.tags:  # from an earlier, interrupted launch of this sweep
+        client.delete_tag(sweep.parent_run_id, "error")
+    client.set_terminated(sweep.parent_run_id, status="FINISHED")
+
+
+def finished_child(client, sweep: Sweep, overrides: str):
+    """A FINISHED child of the sweep run with exactly these overrides, or None."""
+    quoted = overrides.replace("'", "\\'")
+    runs = client.search_runs(
+        [client.get_run(sweep.parent_run_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{sweep.parent_run_id}' and tags.`{OVERRIDES_TAG}` = '{quoted}' "
+        "and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def child_tags(sweep: Sweep, overrides: list[str]) -> dict[str, str]:
+    """Tags of a sweep's child run: the sweep, the job's own overrides, and a run name made of the varied values."""
+    values = dict(o.split("=", 1) for o in overrides if "=" in o)
+    shown = [f"{key.rsplit('.', 1)[-1].rsplit('/', 1)[-1]}={values[key]}" for key in sweep.varied if key in values]
+    job = HydraConfig.get().job.num if HydraConfig.initialized() else 0
+    return {
+        SWEEP_TAG: sweep.sweep_id,
+        OVERRIDES_TAG: " ".join(sorted(overrides)),
+        "mlm_lab.job_num": str(job),
+        "mlflow.runName": f"job{job} " + " ".join(shown) if shown else f"job{job}",
+    }
+
+
+def finished_objective(sweep: Sweep, overrides: list[str]) -> float | None:
+    """The objective of a FINISHED child of this sweep with these overrides (the job is then skipped), else None."""
+    import mlflow
+
+    client = mlflow.MlflowClient(sweep.tracking_uri)
+    run = finished_child(client, sweep, " ".join(sorted(overrides)))
+    if run is None:
+        return None
+    objective = run.data.tags.get(OBJECTIVE_TAG)
+    if objective not in run.data.metrics:
+        return None  # finished without its objective (an older run): train it again
+    value = run.data.metrics[objective]
+    log.info("skipping %s: run %s of this sweep already finished it (%s = %.6g)", " ".join(overrides), run.info.run_id, objective, value)
+    return value
