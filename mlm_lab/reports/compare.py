@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlm_lab.reports import plots
+from mlm_lab.tracking.sweep import short
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ def search(tracking_uri: str, experiment: str | None = None, parent_run_id: str 
         runs = mlflow.search_runs(experiment_names=[experiment], max_results=max_runs)
         if "tags.mlm_lab.role" in runs:
             runs = runs[runs["tags.mlm_lab.role"] != "sweep"]
+        if "tags.eval.model" in runs:  # mlm-eval's scoring runs share the model's experiment
+            runs = runs[runs["tags.eval.model"].isna()]
     return runs.reset_index(drop=True)
 
 
@@ -105,7 +108,7 @@ def markdown(frame: pd.DataFrame) -> str:
             return "-"
         if isinstance(value, float):
             return f"{value:.4g}"
-        return str(value).replace("|", "\\|")
+        return short(str(value)).replace("|", "\\|")
 
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]

@@ -64,7 +64,7 @@ def sweep_id(config: DictConfig) -> str:
     key = {
         "experiment": config.tracking.experiment,
         "overrides": sorted(OmegaConf.to_container(config.hydra.overrides.task)),
-        "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True),
+        "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True, enum_to_str=True),
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -180,9 +180,11 @@ def open_parent(tracker, config: DictConfig) -> Sweep:
     run_id = run.info.run_id
     sweep_config = {
         "overrides": overrides,
-        "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True),
-        "launcher": OmegaConf.to_container(config.hydra.launcher, resolve=True),
-        "config": {k: v for k, v in OmegaConf.to_container(config, resolve=False).items() if k != "hydra"},  # unresolved: jobs differ
+        "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True, enum_to_str=True),
+        "launcher": OmegaConf.to_container(config.hydra.launcher, resolve=True, enum_to_str=True),
+        "config": {
+            k: v for k, v in OmegaConf.to_container(config, resolve=False, enum_to_str=True).items() if k != "hydra"
+        },  # unresolved: jobs differ
     }
     client.log_dict(run_id, sweep_config, "sweep_config.yaml")
     client.log_text(run_id, "\n".join(overrides) + "\n", "overrides.txt")
@@ -230,7 +232,7 @@ def finished_child(client, sweep: Sweep, overrides: str):
 def child_tags(sweep: Sweep, overrides: list[str]) -> dict[str, str]:
     """Tags of a sweep's child run: the sweep, the job's own overrides, and a run name made of the varied values."""
     values = dict(o.split("=", 1) for o in overrides if "=" in o)
-    shown = [f"{key.rsplit('.', 1)[-1].rsplit('/', 1)[-1]}={values[key]}" for key in sweep.varied if key in values]
+    shown = [f"{key.rsplit('.', 1)[-1].rsplit('/', 1)[-1]}={short(values[key])}" for key in sweep.varied if key in values]
     job = HydraConfig.get().job.num if HydraConfig.initialized() else 0
     return {
         SWEEP_TAG: sweep.sweep_id,
@@ -238,6 +240,15 @@ def child_tags(sweep: Sweep, overrides: list[str]) -> dict[str, str]:
         "mlm_lab.job_num": str(job),
         "mlflow.runName": f"job{job} " + " ".join(shown) if shown else f"job{job}",
     }
+
+
+def short(value: str) -> str:
+    """A float written with 4 significant digits (`0.0013915971` -> `0.001392`); anything else as it is."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return value if number.is_integer() or len(value) <= 6 else f"{number:.4g}"
 
 
 def finished_objective(sweep: Sweep, overrides: list[str]) -> float | None:
