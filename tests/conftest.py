@@ -1,8 +1,11 @@
 """Shared fixtures: config composition, a temporary tracking store, and one small trained model."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,19 @@ SMALL = [
     "hardware=cpu",
 ]
 
+# Tiny jobs: a 1-layer model, 10 steps; the sweep machinery is what is tested.
+TINY = [
+    "data.high=99",
+    "data.n_train=1000",
+    "data.n_val=100",
+    "data.n_test=100",
+    "data.batch_size=64",
+    "model.n_layers=1",
+    "trainer.max_steps=10",
+    "trainer.eval_every=10",
+    "trainer.log_every=5",
+    "hardware=cpu",
+]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -90,6 +106,39 @@ def run_cli(args: list[str], cwd: Path, tracking_uri: str | None = None, timeout
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, server: subprocess.Popen, timeout: float = 180) -> None:
+    """Poll `url` until it answers 200; fail with the server's output if it exits or the time runs out."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            if server.poll() is not None or time.time() > deadline:
+                output = server.stdout.read()[-3000:] if server.poll() is not None and server.stdout else "timeout"
+                pytest.fail(f"server at {url} did not come up: {output}")
+            time.sleep(1)
+
+
+def runs_of(uri: str, experiment: str = "arithmetic"):
+    """(parents, children) of the experiment, as MLflow Run objects (and `uri` made the fluent API's store)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("mlm_lab.role") == "sweep"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
 
 
 @pytest.fixture

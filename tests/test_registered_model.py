@@ -3,15 +3,11 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
-import pytest
-
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli, wait_for_http
 
 RELOAD = """
 import json, mlflow, pandas as pd
@@ -84,12 +80,6 @@ def test_eval_cli_reproduces_the_runs_test_metric(trained, tmp_path):
     assert metrics["test/exact_match"] == run.data.metrics["test/exact_match"] == 1.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def post(url: str, payload: dict) -> dict:
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=60) as response:
@@ -122,16 +112,7 @@ def test_mlflow_models_serve_answers_over_http(trained, tmp_path):
         text=True,
     )
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"server did not come up: {server.stdout.read()[-3000:] if server.poll() is not None else 'timeout'}")
-                time.sleep(1)
+        wait_for_http(f"http://127.0.0.1:{port}/ping", server)
         url = f"http://127.0.0.1:{port}/invocations"
         assert post(url, {"inputs": ["12+34=", "5+7="]}) == {"predictions": ["46", "12"]}
         split = {"dataframe_split": {"columns": ["prompt"], "data": [["12+34="]]}}

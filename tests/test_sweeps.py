@@ -6,39 +6,15 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
-from conftest import compose_config, run_cli, sqlite_uri
 
 from mlm_lab.rerun import merge_overrides
-
-# Tiny jobs: a 1-layer model, 10 steps; the sweep machinery is what is tested.
-TINY = [
-    "data.high=99",
-    "data.n_train=1000",
-    "data.n_val=100",
-    "data.n_test=100",
-    "data.batch_size=64",
-    "model.n_layers=1",
-    "trainer.max_steps=10",
-    "trainer.eval_every=10",
-    "trainer.log_every=5",
-    "hardware=cpu",
-]
+from tests.conftest import TINY, compose_config, run_cli, runs_of, sqlite_uri
 
 
 def sweep(args: list[str], workdir: Path, uri: str, timeout: int = 300):
     result = run_cli(["mlm_lab.train", "-m", *TINY, *args], cwd=workdir, tracking_uri=uri, timeout=timeout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
-
-
-def runs_of(uri: str, experiment: str = "arithmetic"):
-    """(parents, children) of the experiment, as MLflow Run objects (and `uri` made the fluent API's store)."""
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=1000)
-    parents = [r for r in runs if r.data.tags.get("mlm_lab.role") == "sweep"]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    return parents, children
 
 
 def objective_of(run) -> float:
