@@ -5,9 +5,6 @@ the new command line's overrides replacing any of the same key or group; the new
 `rerun_of=<run id>`. Its own `overrides.txt` holds the merged list, so a rerun can be rerun.
 """
 
-import tempfile
-from pathlib import Path
-
 from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
@@ -23,28 +20,20 @@ def merge_overrides(original: list[str], new: list[str]) -> list[str]:
     return kept + new
 
 
-def logged_overrides(tracker, run_id: str) -> list[str]:
-    """The overrides a run was started with, read from its `overrides.txt` artifact."""
-    import mlflow
-
-    if not tracker.run_exists(run_id):
-        raise ConfigError(
-            f"rerun: run {run_id} is not in the tracking store {tracker.resolved_uri}. "
-            "Fix: pass a run id from that store (MLflow UI or mlm-compare), or set tracking.uri to the store it was logged to"
-        )
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="overrides.txt", dst_path=tmp)
-        except mlflow.exceptions.MlflowException as e:
-            raise ConfigError(f"rerun: run {run_id} has no overrides.txt artifact, so its command cannot be recomposed ({e})") from None
-        return [line for line in Path(path).read_text().splitlines() if line.strip()]
-
-
 def rerun_config(cfg: DictConfig, overrides: list[str], tracker) -> tuple[DictConfig, list[str], str]:
     """(the recomposed config, its overrides, the source run id) for `rerun=<run id>` plus `overrides`."""
     source = str(cfg.rerun)
     if cfg.get("resume"):
         raise ConfigError("rerun and resume were both given. Fix: resume=<run id> continues a run; rerun=<run id> starts a new one from it")
     new = [o for o in overrides if not o.lstrip("+").startswith("rerun=")]
-    merged = merge_overrides(logged_overrides(tracker, source), new)
+    if not tracker.run_exists(source):
+        raise ConfigError(
+            f"rerun: run {source} is not in the tracking store {tracker.resolved_uri}. "
+            "Fix: pass a run id from that store (MLflow UI or mlm-compare), or set tracking.uri to the store it was logged to"
+        )
+    try:
+        logged = tracker.logged_overrides(source)
+    except FileNotFoundError as e:
+        raise ConfigError(f"rerun: {e}, so its command cannot be recomposed. Fix: start the run again from its config.yaml") from None
+    merged = merge_overrides(logged, new)
     return compose(config_name="config", overrides=merged), merged, source

@@ -2,6 +2,7 @@
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,20 +40,29 @@ def server(tmp_path_factory):
         process.wait(timeout=30)
 
 
+OPTUNA = ["hparams_search=arithmetic_optuna", "hydra.sweeper.n_trials=2"]
+
+
 @pytest.fixture(scope="module")
 def remote_sweep(server, tmp_path_factory):
-    """A 2-job sweep run from a working folder that is not the server's; returns its parent and children."""
+    """A 2-trial Optuna search through the server from a folder that is not the server's, then the same command again.
+
+    Returns (workdir, parents, children, first output, second output).
+    """
     url, _ = server
     workdir = tmp_path_factory.mktemp("client")
-    result = run_cli(["mlm_lab.train", "-m", *TINY, "model.d_model=32,48", f"tracking.uri={url}"], cwd=workdir)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    outputs = []
+    for _ in range(2):
+        result = run_cli(["mlm_lab.train", "-m", *TINY, *OPTUNA, f"tracking.uri={url}"], cwd=workdir)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+        outputs.append(result.stdout + result.stderr)
     parents, children = runs_of(url)
-    return workdir, parents, children
+    return workdir, parents, children, *outputs
 
 
 def test_sweep_is_tracked_and_stored_by_the_server(server, remote_sweep):
     url, root = server
-    workdir, parents, children = remote_sweep
+    workdir, parents, children, _, _ = remote_sweep
     assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == 2
     assert all(c.info.status == "FINISHED" and c.data.tags["reload_check"] == "passed" for c in children)
     assert parents[0].data.tags["best_run_id"] in {c.info.run_id for c in children}
@@ -64,7 +74,7 @@ def test_sweep_is_tracked_and_stored_by_the_server(server, remote_sweep):
 
 def test_registered_model_reloads_through_the_server(server, remote_sweep, tmp_path, monkeypatch):
     url, _ = server
-    _, _, children = remote_sweep
+    _, _, children, _, _ = remote_sweep
     monkeypatch.chdir(tmp_path)  # a fresh folder: everything comes from the server
     client = mlflow.MlflowClient(url)
     latest = max(client.search_model_versions("name='arithmetic'"), key=lambda v: int(v.version))
@@ -75,6 +85,21 @@ def test_registered_model_reloads_through_the_server(server, remote_sweep, tmp_p
     assert len(prompts) >= 4
     assert samples_text(prompts, predictor.complete(prompts)) == logged  # the same answers as the trained model's
     assert config["model"]["d_model"] == int(client.get_run(latest.run_id).data.params["model.d_model"])
+
+
+def test_optuna_search_optimises_the_objective_and_replays_on_relaunch(remote_sweep):
+    _, parents, children, first, second = remote_sweep
+    assert "OptunaSweeper" in parents[0].data.tags["sweeper"]
+    best = max(children, key=lambda r: r.data.metrics["val/exact_match"])
+    reported = float(re.search(r"Best value: ([0-9.e-]+)", first).group(1))
+    assert reported == pytest.approx(best.data.metrics["val/exact_match"]) == pytest.approx(parents[0].data.metrics["best/val/exact_match"])
+    for child in children:  # the search space of conf/hparams_search/arithmetic_optuna.yaml; the command's budget
+        assert 3e-4 <= float(child.data.params["optimizer.lr"]) <= 1e-2
+        assert child.data.params["model.d_model"] in ("64", "128")
+        assert child.data.params["trainer.max_steps"] == "10"
+    # the seeded sampler proposes the same trials again: both are recognised as done, nothing is trained twice
+    assert second.count("skipping") == 2 and len(children) == 2
+    assert float(re.search(r"Best value: ([0-9.e-]+)", second).group(1)) == reported
 
 
 def chromium() -> str:
@@ -88,7 +113,7 @@ def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(server, remote_sweep)
     from playwright.sync_api import sync_playwright
 
     url, _ = server
-    _, parents, children = remote_sweep
+    _, parents, children, _, _ = remote_sweep
     parent = parents[0]
     screenshot = SCREENSHOTS / "mlflow_ui_sweep.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)

@@ -158,6 +158,15 @@ class MlflowTracker:
             f"run {run_id} has no checkpoints/final.pt or checkpoints/latest.pt artifact (found {sorted(names) or 'none'})"
         )
 
+    def logged_overrides(self, run_id: str) -> list[str]:
+        """The command-line overrides a run was started with (its `overrides.txt` artifact)."""
+        mlflow.set_tracking_uri(self.resolved_uri)
+        try:
+            text = mlflow.artifacts.load_text(f"runs:/{run_id}/overrides.txt")
+        except mlflow.exceptions.MlflowException:
+            raise FileNotFoundError(f"run {run_id} has no overrides.txt artifact") from None
+        return [line for line in text.splitlines() if line.strip()]
+
     def log_metrics(self, metrics: dict, step: int) -> None:
         # Queued and written in batches by MLflow's background thread: a synchronous write to the
         # sqlite store costs ~20 ms, a fifth of a step of the arithmetic model (bench/tracking_overhead.py).

@@ -196,7 +196,7 @@ def close_parent(sweep: Sweep, config: DictConfig) -> None:
     """Summarise the children on the parent (best child, its objective, the comparison report) and end it FINISHED."""
     import mlflow
 
-    from mlm_lab.reports.compare import best_child, compare
+    from mlm_lab.tracking.compare import best_child, compare
 
     client = mlflow.MlflowClient(sweep.tracking_uri)
     try:
@@ -218,15 +218,12 @@ def close_parent(sweep: Sweep, config: DictConfig) -> None:
 
 
 def finished_child(client, sweep: Sweep, overrides: str):
-    """A FINISHED child of the sweep run with exactly these overrides, or None."""
-    quoted = overrides.replace("'", "\\'")
-    runs = client.search_runs(
-        [client.get_run(sweep.parent_run_id).info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{sweep.parent_run_id}' and tags.`{OVERRIDES_TAG}` = '{quoted}' "
-        "and attributes.status = 'FINISHED'",
-        max_results=1,
+    """A FINISHED child of the sweep run with exactly these overrides, or None (compared here: overrides may hold quotes)."""
+    experiment_id = client.get_run(sweep.parent_run_id).info.experiment_id
+    children = client.search_runs(
+        [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{sweep.parent_run_id}' and attributes.status = 'FINISHED'"
     )
-    return runs[0] if runs else None
+    return next((run for run in children if run.data.tags.get(OVERRIDES_TAG) == overrides), None)
 
 
 def child_tags(sweep: Sweep, overrides: list[str]) -> dict[str, str]:

@@ -181,3 +181,20 @@ def best_child(client, parent_run_id: str):
         return None
     sign = -1.0 if scored[0].data.tags.get("mlm_lab.objective_direction") == "maximize" else 1.0
     return min(scored, key=lambda r: sign * r.data.metrics[r.data.tags["mlm_lab.objective"]])
+
+
+def latest_sweep(tracking_uri: str, experiment: str) -> str:
+    """The parent run id of the newest sweep in `experiment`."""
+    import mlflow
+
+    from mlm_lab.errors import ConfigError
+
+    mlflow.set_tracking_uri(tracking_uri)
+    runs = mlflow.search_runs(
+        experiment_names=[experiment], filter_string="tags.`mlm_lab.role` = 'sweep'", order_by=["attributes.start_time DESC"], max_results=1
+    )
+    if runs.empty:
+        raise ConfigError(
+            f"sweep=latest: experiment {experiment!r} has no sweep (run one with mlm-train -m). Fix: compare it with experiment= alone"
+        )
+    return str(runs["run_id"].iloc[0])
