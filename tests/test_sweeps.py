@@ -6,6 +6,7 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
+from omegaconf import open_dict
 
 from mlm_lab.rerun import merge_overrides
 from tests.conftest import TINY, compose_config, run_cli, runs_of, sqlite_uri
@@ -216,3 +217,19 @@ def test_a_sweep_that_dies_leaves_its_parent_failed_and_the_finished_child_kept(
     assert len(parents) == 1 and parents[0].info.status == "FAILED"
     assert "relaunch the same command" in parents[0].data.tags["error"]
     assert len(children) == 1 and children[0].info.status == "FINISHED" and children[0].data.params["trainer.max_steps"] == "5"
+
+
+def test_sweep_identity_ignores_the_trial_count_but_not_the_search():
+    from mlm_lab.tracking.sweep import sweep_id, varied_keys
+
+    def identity(*overrides):
+        return sweep_id(compose_config(["hparams_search=arithmetic_optuna", *overrides], return_hydra_config=True))
+
+    assert identity("hydra.sweeper.n_trials=3") == identity("hydra.sweeper.n_trials=30", "hydra.sweeper.n_jobs=2")
+    assert identity() != identity("hydra.sweeper.sampler.seed=1")  # another search
+    assert identity() != identity("seed=1")  # another command
+    assert identity("tracking.sweep_id=mine") == "mine"
+    cfg = compose_config(["hparams_search=arithmetic_optuna"], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = ["model.d_model=32,64", "seed=1"]  # what `-m model.d_model=32,64 seed=1` records
+    assert varied_keys(cfg) == ("model.d_model", "optimizer.lr", "scheduler.warmup_steps")

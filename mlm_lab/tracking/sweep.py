@@ -52,19 +52,18 @@ def current() -> Sweep | None:
     return _current
 
 
-def job_overrides() -> str:
-    """This job's task overrides, sorted and space-separated (how a relaunch recognises a finished job)."""
-    return " ".join(sorted(HydraConfig.get().overrides.task))
-
-
 def sweep_id(config: DictConfig) -> str:
-    """`tracking.sweep_id`, else a digest of the experiment, the command's overrides and the sweeper settings."""
+    """`tracking.sweep_id`, else a digest of the experiment, the command's overrides and the sweeper settings.
+
+    The number of trials and their batching are left out, so a search relaunched with more trials continues.
+    """
     if config.tracking.get("sweep_id"):
         return str(config.tracking.sweep_id)
+    sweeper = OmegaConf.to_container(config.hydra.sweeper, resolve=True, enum_to_str=True)
     key = {
         "experiment": config.tracking.experiment,
         "overrides": sorted(OmegaConf.to_container(config.hydra.overrides.task)),
-        "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True, enum_to_str=True),
+        "sweeper": {k: v for k, v in sweeper.items() if k not in ("n_trials", "n_jobs")},
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
