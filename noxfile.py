@@ -38,6 +38,7 @@ def bench(session: nox.Session) -> None:
         "mfu.py",
         "compile_speed.py",
         "tracking_overhead.py",
+        "sweep_launchers.py",
         "arithmetic_e2e.py",
         "text_e2e.py",
     )

@@ -1,5 +1,6 @@
 """Multirun into MLflow: parent and child runs, relaunch without duplicates, Optuna, joblib and submitit, rerun=, mlm-compare."""
 
+import os
 import re
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def test_parallel_joblib_jobs_share_the_cores_and_lose_nothing(tmp_path):
     client = mlflow.MlflowClient(uri)
     for child in children:
         assert child.info.status == "FINISHED"
-        assert child.data.tags["hardware.threads_used"] == "1"  # 2 cores / 2 jobs at once
+        assert child.data.tags["hardware.threads_used"] == str(max(1, os.cpu_count() // 2))  # the cores / 2 jobs at once
         assert [m.step for m in client.get_metric_history(child.info.run_id, "train/loss")] == [5, 10]
         assert child.data.tags["reload_check"] == "passed"
     versions = client.search_model_versions("name='arithmetic'")

@@ -1,0 +1,67 @@
+"""What a parallel launcher buys on this machine: the same sweep with the basic launcher and with joblib.
+
+The sweep is 4 arithmetic jobs (2 widths x 2 seeds, `--steps` steps each), run through `mlm-train -m`
+into a fresh sqlite store each time. The basic launcher runs the jobs one after another with all the
+cores; joblib runs `--n-jobs` at once, each with its share of the cores (`hardware.threads_used`).
+Reported: wall time of the whole command, its speedup, that every job's run FINISHED under one
+parent, and the largest difference in final val/loss between the two launches (the jobs are seeded;
+only the thread count differs, which reorders floating-point sums).
+
+    python bench/sweep_launchers.py                # target: joblib (2 jobs) at least 1.2x faster than basic here
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+
+SWEEP = ["experiment=arithmetic", "model.d_model=64,128", "seed=0,1", "tracking.register_as=null", "hardware=cpu"]
+
+
+def run_sweep(launcher: list[str], steps: int, workdir: Path) -> dict:
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    args = [sys.executable, "-m", "mlm_lab.train", "-m", *SWEEP, f"trainer.max_steps={steps}", f"trainer.eval_every={steps}", *launcher]
+    started = time.perf_counter()
+    result = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(launcher) or 'basic'} sweep failed:\n{result.stderr[-3000:]}")
+    runs = mlflow.search_runs(experiment_names=["arithmetic"])
+    runs = runs[runs["tags.mlflow.parentRunId"].notna()]
+    finished = int((runs["status"] == "FINISHED").sum())
+    losses = {
+        f"d{int(d)}_seed{int(s)}": round(float(v), 6)
+        for d, s, v in zip(runs["params.model.d_model"].astype(int), runs["params.seed"].astype(int), runs["metrics.val/loss"])
+    }
+    return {"wall_s": round(wall, 1), "finished": finished, "threads": sorted(set(runs["tags.hardware.threads_used"])), "val_loss": losses}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--n-jobs", type=int, default=2)
+    args = parser.parse_args()
+    results = {}
+    for name, launcher in (("basic", []), ("joblib", ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.n_jobs}"])):
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.set_tracking_uri(f"sqlite:///{Path(tmp) / 'mlflow.db'}")
+            results[name] = run_sweep(launcher, args.steps, Path(tmp))
+    speedup = results["basic"]["wall_s"] / results["joblib"]["wall_s"]
+    basic, joblib = results["basic"]["val_loss"], results["joblib"]["val_loss"]
+    diff = max(abs(basic[k] - joblib[k]) for k in basic) if basic.keys() == joblib.keys() else float("inf")
+    print(json.dumps({**results, "speedup": round(speedup, 2), "max_val_loss_diff": diff, "cores": os.cpu_count()}, indent=2))
+    ok = speedup >= 1.2 and results["joblib"]["finished"] == results["basic"]["finished"] == 4
+    verdict = "PASS" if ok else "FAIL"
+    print(f"joblib x{args.n_jobs} vs basic: {speedup:.2f}x, val/loss differs by at most {diff:.2g} -> {verdict} (target >= 1.2x)")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
