@@ -10,23 +10,33 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 BREAKDOWN = re.compile(r"^(?P<split>[^/]+)/(?P<name>.+)_len(?P<length>\d+)$")
 
 
 def curves(histories: dict[str, list[tuple[int, float]]], path: str | Path, title: str, log_y: bool = False) -> Path:
-    """One line per metric (step on x); metrics with no points are left out."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, points in histories.items():
-        if points:
-            steps, values = zip(*sorted(points))
-            ax.plot(steps, values, marker="o" if len(points) < 30 else None, markersize=3, label=name)
+    """One line per metric or run (step on x); series with no points are left out.
+
+    Past a few lines (a sweep's runs) the legend moves beside the axes, and past ten the colours come
+    from a 20-colour map, so every line stays readable and tellable apart.
+    """
+    lines = {name: points for name, points in histories.items() if points}
+    many = len(lines) > 5
+    fig, ax = plt.subplots(figsize=(11, 4.5) if many else (7, 4))
+    colours = plt.get_cmap("tab20").colors if len(lines) > 10 else plt.get_cmap("tab10").colors
+    for i, (name, points) in enumerate(lines.items()):
+        steps, values = zip(*sorted(points))
+        ax.plot(steps, values, marker="o" if len(points) < 30 else None, markersize=3, label=name, color=colours[i % len(colours)])
     ax.set_xlabel("step")
     ax.set_title(title)
     if log_y:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if many:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend()
     return _save(fig, path)
 
 
@@ -58,7 +68,7 @@ def bars(values: dict[int, float], path: str | Path, title: str, xlabel: str, yl
 def against(values: dict[str, list[float]], path: str | Path, title: str, xlabel: str, ylabel: str) -> Path:
     """A metric against one setting: one point per run (`values`: setting value -> metrics of the runs with it).
 
-    Numeric settings go on a numeric axis (logarithmic when they span over 20x), others one category each.
+    Numeric settings go on a numeric axis (logarithmic when they span over 10x), others one category each.
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     try:
@@ -69,8 +79,11 @@ def against(values: dict[str, list[float]], path: str | Path, title: str, xlabel
         for x, ys in xs.items():
             ax.scatter([x] * len(ys), ys, color="#4c72b0")
         positive = [x for x in xs if x > 0]
-        if len(positive) == len(xs) and max(positive) / min(positive) > 20:
+        if len(positive) == len(xs) and max(positive) / min(positive) > 10:
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # 1, 2, 5 per decade, written plainly
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
     else:
         labels = sorted(values)
         for i, label in enumerate(labels):
