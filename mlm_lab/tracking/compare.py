@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from mlm_lab.reports import plots
-from mlm_lab.tracking.sweep import short
+from mlm_lab.tracking.sweep import DIRECTION_TAG, OBJECTIVE_TAG, finished_children, short
 
 log = logging.getLogger(__name__)
 
-OBJECTIVE = "tags.mlm_lab.objective"
-DIRECTION = "tags.mlm_lab.objective_direction"
+OBJECTIVE = f"tags.{OBJECTIVE_TAG}"  # the columns mlflow.search_runs gives those tags
+DIRECTION = f"tags.{DIRECTION_TAG}"
 IGNORED_PARAMS = ("output_dir", "tracking.", "resume", "rerun")  # differ between runs without changing what was trained
 SHOWN_METRICS = ("val/", "test/", "fresh/")  # final held-out metrics; per-length breakdowns (`_lenL`) stay in the runs
 
@@ -172,15 +172,11 @@ def compare(
 
 def best_child(client, parent_run_id: str):
     """The FINISHED child run with the best objective (by its own objective and direction tags), or None."""
-    parent = client.get_run(parent_run_id)
-    children = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'FINISHED'"
-    )
-    scored = [r for r in children if r.data.tags.get("mlm_lab.objective") in r.data.metrics]
+    scored = [r for r in finished_children(client, parent_run_id) if r.data.tags.get(OBJECTIVE_TAG) in r.data.metrics]
     if not scored:
         return None
-    sign = -1.0 if scored[0].data.tags.get("mlm_lab.objective_direction") == "maximize" else 1.0
-    return min(scored, key=lambda r: sign * r.data.metrics[r.data.tags["mlm_lab.objective"]])
+    sign = -1.0 if scored[0].data.tags.get(DIRECTION_TAG) == "maximize" else 1.0
+    return min(scored, key=lambda r: sign * r.data.metrics[r.data.tags[OBJECTIVE_TAG]])
 
 
 def latest_sweep(tracking_uri: str, experiment: str) -> str:

@@ -216,13 +216,17 @@ def close_parent(sweep: Sweep, config: DictConfig) -> None:
     client.set_terminated(sweep.parent_run_id, status="FINISHED")
 
 
+def finished_children(client, parent_run_id: str) -> list:
+    """The FINISHED child runs of a sweep's parent."""
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    return client.search_runs(
+        [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'FINISHED'", max_results=50000
+    )
+
+
 def finished_child(client, sweep: Sweep, overrides: str):
     """A FINISHED child of the sweep run with exactly these overrides, or None (compared here: overrides may hold quotes)."""
-    experiment_id = client.get_run(sweep.parent_run_id).info.experiment_id
-    children = client.search_runs(
-        [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{sweep.parent_run_id}' and attributes.status = 'FINISHED'"
-    )
-    return next((run for run in children if run.data.tags.get(OVERRIDES_TAG) == overrides), None)
+    return next((run for run in finished_children(client, sweep.parent_run_id) if run.data.tags.get(OVERRIDES_TAG) == overrides), None)
 
 
 def child_tags(sweep: Sweep, overrides: list[str]) -> dict[str, str]:
