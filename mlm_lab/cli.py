@@ -1,5 +1,7 @@
 """Helpers shared by the command-line apps."""
 
+import functools
+import logging
 import re
 import sys
 
@@ -25,3 +27,18 @@ def quote_prompt_args(argv: list[str]) -> list[str]:
 
 def fix_argv() -> None:
     sys.argv[1:] = quote_prompt_args(sys.argv[1:])
+
+
+def exit_on_config_error(app):
+    """An app's body: a ConfigError (bad input, named with its fix) is logged and exits with code 2, no traceback."""
+    from mlm_lab.errors import ConfigError
+
+    @functools.wraps(app)
+    def body(cfg):
+        try:
+            return app(cfg)
+        except ConfigError as e:
+            logging.getLogger(app.__module__).error("%s", e)
+            sys.exit(2)
+
+    return body

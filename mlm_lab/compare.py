@@ -5,17 +5,14 @@ mlm-compare experiment=arithmetic sweep=latest  # the newest sweep's child runs 
 mlm-compare sweep=<parent run id>
 """
 
-import logging
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from mlm_lab.cli import exit_on_config_error
 from mlm_lab.config import conf_dir
 from mlm_lab.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> list[Path]:
@@ -36,12 +33,9 @@ def run(cfg: DictConfig) -> list[Path]:
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="compare")
+@exit_on_config_error
 def main(cfg: DictConfig) -> list[Path]:
-    try:
-        return run(cfg)
-    except ConfigError as e:
-        log.error("%s", e)
-        sys.exit(2)
+    return run(cfg)
 
 
 if __name__ == "__main__":

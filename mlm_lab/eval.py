@@ -6,17 +6,15 @@ mlm-eval model=models:/cervantes/latest data.path=FILE.txt  # loss, perplexity, 
 """
 
 import json
-import logging
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from mlm_lab.cli import exit_on_config_error
 from mlm_lab.config import conf_dir
-from mlm_lab.errors import ConfigError, require
+from mlm_lab.errors import require
 
-log = logging.getLogger(__name__)
 FILE_KEYS = ("path", "separator", "text_column", "sha256", "cache_dir")  # eval.yaml's keys for scoring a file
 
 
@@ -64,12 +62,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="eval")
+@exit_on_config_error
 def main(cfg: DictConfig) -> dict:
-    try:
-        return evaluate(cfg)
-    except ConfigError as e:
-        log.error("%s", e)
-        sys.exit(2)
+    return evaluate(cfg)
 
 
 if __name__ == "__main__":

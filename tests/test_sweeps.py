@@ -234,3 +234,22 @@ def test_sweep_identity_ignores_the_trial_count_but_not_the_search():
     with open_dict(cfg):
         cfg.hydra.overrides.task = ["model.d_model=32,64", "seed=1"]  # what `-m model.d_model=32,64 seed=1` records
     assert varied_keys(cfg) == ("model.d_model", "optimizer.lr", "scheduler.warmup_steps")
+
+
+def test_a_sweep_whose_parent_cannot_be_opened_stops_before_any_job(tmp_path):
+    result = run_cli(["mlm_lab.train", "-m", *TINY, "model.d_model=32,48", "tracking.uri=bogus://nowhere"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert "the sweep's parent run could not be opened" in result.stdout + result.stderr
+    assert "Launching" not in result.stdout + result.stderr and not list(tmp_path.glob("multirun/*/*/0"))
+
+
+def test_rerun_of_a_run_without_its_overrides_is_refused(store):
+    from mlm_lab.builders import build
+    from mlm_lab.errors import ConfigError
+    from mlm_lab.rerun import rerun_config
+
+    client = mlflow.MlflowClient(store)
+    run = client.create_run(client.create_experiment("elsewhere"))  # logged by something other than mlm-train
+    cfg = compose_config([f"rerun={run.info.run_id}", f"tracking.uri={store}"])
+    with pytest.raises(ConfigError, match="has no overrides.txt artifact, so its command cannot be recomposed"):
+        rerun_config(cfg, [], build(cfg.tracking, "tracking"))
