@@ -24,6 +24,7 @@ from mlm_lab.resume import resume_config
 from mlm_lab.tokenizers import tokenizer_from_state, tokenizer_sha256
 from mlm_lab.tracking import sweep as sweep_lib
 from mlm_lab.tracking.null_tracker import NullTracker
+from mlm_lab.tracking.redact import redact_config
 from mlm_lab.training.checkpoint import load_checkpoint, save_checkpoint
 from mlm_lab.training.distributed import Distributed, init_distributed
 from mlm_lab.training.evaluation import samples_text
@@ -247,7 +248,10 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         if done is not None:
             return done
         tags.update(sweep_lib.child_tags(sweep, overrides))
-    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    # what is logged, checkpointed and exported: credentials keep their ${oc.env:...} form (or become ***)
+    config = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), OmegaConf.to_container(cfg, enum_to_str=True))
+    tracker = tracker or build(cfg.tracking, "tracking")
+    tracker.check_reachable()  # before the data, the model and the first step
     c = build_components(cfg, checkpoint, tracker)
     output_dir = Path(cfg.output_dir)
     resume_id = checkpoint["run_id"] if checkpoint else None

@@ -6,6 +6,9 @@ import random
 import shlex
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +16,8 @@ import mlflow
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-from mlm_lab.errors import require
+from mlm_lab.errors import ConfigError, require
+from mlm_lab.tracking.redact import redact_overrides
 
 DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow's own default store (since MLflow 3.7), relative to the working directory
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
@@ -107,7 +111,7 @@ class MlflowTracker:
                 active_run = mlflow.start_run(
                     run_name=self.run_name,
                     parent_run_id=parent_run_id,
-                    tags={**git_state(), "command": shlex.join(sys.argv), **(tags or {})},
+                    tags={**git_state(), "command": shlex.join(redact_overrides(sys.argv)), **(tags or {})},
                 )
             finally:
                 random.setstate(state)
@@ -119,10 +123,13 @@ class MlflowTracker:
                 if resume_run_id is None:
                     mlflow.log_params(flatten(config))
                     mlflow.log_dict(config, "config.yaml")
-                    mlflow.log_text("\n".join(overrides) + "\n", "overrides.txt")
+                    mlflow.log_text("\n".join(redact_overrides(overrides)) + "\n", "overrides.txt")
                 else:  # params are write-once in MLflow: the resumed config and command go to artifacts and tags
                     mlflow.log_dict(config, f"resumes/{resume_note}/config.yaml")
-                    mlflow.log_text(shlex.join(sys.argv) + "\n" + "\n".join(overrides) + "\n", f"resumes/{resume_note}/command.txt")
+                    mlflow.log_text(
+                        shlex.join(redact_overrides(sys.argv)) + "\n" + "\n".join(redact_overrides(overrides)) + "\n",
+                        f"resumes/{resume_note}/command.txt",
+                    )
                     tags = mlflow.get_run(self.run_id).data.tags
                     for stale in ("error", "error_type"):  # the interruption is history now (interrupted.* tags keep it)
                         if stale in tags:
@@ -136,6 +143,29 @@ class MlflowTracker:
                 mlflow.set_tags({"error": f"{type(e).__name__}: {e}"[:5000], "error_type": type(e).__name__, **getattr(e, "tags", {})})
                 mlflow.end_run(status="KILLED" if interrupted else "FAILED")
                 raise
+
+    def check_reachable(self, timeout: float = 10.0) -> None:
+        """Refuse, before any work, a tracking server that does not answer or a sqlite file that cannot be created."""
+        uri = self.resolved_uri
+        scheme = urllib.parse.urlparse(uri).scheme
+        if scheme in ("http", "https"):
+            try:  # any HTTP answer (even 401 or 404) means a server is there
+                urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
+            except urllib.error.HTTPError:
+                pass
+            except (OSError, ValueError) as e:
+                raise ConfigError(
+                    f"tracking.uri: the tracking server {uri} does not answer ({getattr(e, 'reason', e)}). Fix: start it "
+                    "(mlflow server --backend-store-uri sqlite:///mlflow.db -h 127.0.0.1 -p 5000), point tracking.uri at a "
+                    "running one, or use the local default tracking.uri=sqlite:///mlflow.db"
+                ) from None
+        elif scheme == "sqlite":
+            folder = Path(uri.removeprefix("sqlite:///")).parent
+            if not folder.is_dir():
+                raise ConfigError(
+                    f"tracking.uri: the folder of the sqlite store {uri} does not exist ({folder}). Fix: create it, or "
+                    "use tracking.uri=sqlite:///mlflow.db (the working directory)"
+                )
 
     def run_exists(self, run_id: str) -> bool:
         mlflow.set_tracking_uri(self.resolved_uri)

@@ -18,6 +18,9 @@ class NullTracker:
         self.run_id = resume_run_id
         yield self
 
+    def check_reachable(self) -> None:
+        pass
+
     def download_checkpoint(self, run_id: str, directory):
         raise FileNotFoundError("tracking=none keeps no runs to fetch checkpoints from; pass the checkpoint file")
 

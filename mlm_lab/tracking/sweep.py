@@ -26,6 +26,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from mlm_lab.tracking.redact import redact_config, redact_overrides
+
 log = logging.getLogger(__name__)
 
 SWEEP_TAG = "mlm_lab.sweep_id"  # on the parent and on every child
@@ -112,6 +114,7 @@ class SweepCallback(Callback):
             tracker = build(config.tracking, "tracking")
             if not isinstance(tracker, MlflowTracker):
                 return  # tracking=none: nothing to nest
+            tracker.check_reachable()
             self.sweep = open_parent(tracker, config)
         except Exception as e:  # Hydra only warns about a callback's exception: stop the sweep before any job runs
             log.error("the sweep's parent run could not be opened: %s: %s", type(e).__name__, e)
@@ -157,7 +160,7 @@ def open_parent(tracker, config: DictConfig) -> Sweep:
     found = client.search_runs(
         [experiment_id], filter_string=f"tags.`{SWEEP_TAG}` = '{sid}' and tags.`mlm_lab.role` = 'sweep'", max_results=1
     )
-    overrides = list(config.hydra.overrides.task)
+    overrides = redact_overrides(list(config.hydra.overrides.task))
     if found:
         run_id = found[0].info.run_id
         client.update_run(run_id, status="RUNNING")
@@ -170,20 +173,19 @@ def open_parent(tracker, config: DictConfig) -> Sweep:
         tags={
             SWEEP_TAG: sid,
             "mlm_lab.role": "sweep",
-            "command": shlex.join(sys.argv),
+            "command": shlex.join(redact_overrides(sys.argv)),
             "sweeper": str(config.hydra.sweeper.get("_target_", "")),
             "launcher": str(config.hydra.launcher.get("_target_", "")),
             "sweep_dir": str(config.hydra.sweep.dir),
         },
     )
     run_id = run.info.run_id
+    raw = {k: v for k, v in OmegaConf.to_container(config, resolve=False, enum_to_str=True).items() if k != "hydra"}
     sweep_config = {
         "overrides": overrides,
         "sweeper": OmegaConf.to_container(config.hydra.sweeper, resolve=True, enum_to_str=True),
         "launcher": OmegaConf.to_container(config.hydra.launcher, resolve=True, enum_to_str=True),
-        "config": {
-            k: v for k, v in OmegaConf.to_container(config, resolve=False, enum_to_str=True).items() if k != "hydra"
-        },  # unresolved: jobs differ
+        "config": redact_config(raw, raw),  # unresolved: jobs differ
     }
     client.log_dict(run_id, sweep_config, "sweep_config.yaml")
     client.log_text(run_id, "\n".join(overrides) + "\n", "overrides.txt")
@@ -229,14 +231,19 @@ def finished_child(client, sweep: Sweep, overrides: str):
     return next((run for run in finished_children(client, sweep.parent_run_id) if run.data.tags.get(OVERRIDES_TAG) == overrides), None)
 
 
+def overrides_key(overrides: list[str]) -> str:
+    """A job's overrides as its child run records them: credentials redacted, sorted, space-separated."""
+    return " ".join(sorted(redact_overrides(overrides)))
+
+
 def child_tags(sweep: Sweep, overrides: list[str]) -> dict[str, str]:
     """Tags of a sweep's child run: the sweep, the job's own overrides, and a run name made of the varied values."""
-    values = dict(o.split("=", 1) for o in overrides if "=" in o)
+    values = dict(o.split("=", 1) for o in redact_overrides(overrides) if "=" in o)
     shown = [f"{key.rsplit('.', 1)[-1].rsplit('/', 1)[-1]}={short(values[key])}" for key in sweep.varied if key in values]
     job = HydraConfig.get().job.num if HydraConfig.initialized() else 0
     return {
         SWEEP_TAG: sweep.sweep_id,
-        OVERRIDES_TAG: " ".join(sorted(overrides)),
+        OVERRIDES_TAG: overrides_key(overrides),
         "mlm_lab.job_num": str(job),
         "mlflow.runName": f"job{job} " + " ".join(shown) if shown else f"job{job}",
     }
@@ -256,7 +263,7 @@ def finished_objective(sweep: Sweep, overrides: list[str]) -> float | None:
     import mlflow
 
     client = mlflow.MlflowClient(sweep.tracking_uri)
-    run = finished_child(client, sweep, " ".join(sorted(overrides)))
+    run = finished_child(client, sweep, overrides_key(overrides))
     if run is None:
         return None
     objective = run.data.tags.get(OBJECTIVE_TAG)
