@@ -56,3 +56,49 @@ def test_sigkill_at_random_moments_always_leaves_a_loadable_latest_and_resume_fi
     finished = subprocess.run(resume, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, f"random seed {seed}, kills at steps {steps}: {finished.stderr[-3000:]}"
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "final.pt")["step"] == 400
+
+
+def test_corrupt_truncated_or_foreign_tokenizer_files_are_named(tmp_path):
+    import base64
+    import json
+
+    from mlm_lab.tokenizers import load_tokenizer
+    from mlm_lab.tokenizers.char import CharTokenizer
+
+    folder = tmp_path / "tok"
+    CharTokenizer().save(folder)
+    text = (folder / "tokenizer.json").read_text()
+    cases = {
+        "truncated": text[: len(text) // 2],
+        "binary": b"\x80\x02PK\x03\x04 not json",
+        "a list": json.dumps(["a", "b"]),
+        "corrupt model": json.dumps({"kind": "sentencepiece_bpe", "vocab_size": 300, "model": base64.b64encode(b"garbage").decode()}),
+    }
+    messages = {
+        "truncated": "is not a tokenizer file: truncated or of another type",
+        "binary": "is not a tokenizer file: truncated or of another type",
+        "a list": "holds a JSON list, not a tokenizer state",
+        "corrupt model": "the sentencepiece_bpe tokenizer could not be rebuilt",
+    }
+    for name, content in cases.items():
+        path = folder / "tokenizer.json"
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        with pytest.raises(ConfigError, match=messages[name]) as caught:
+            load_tokenizer(folder)
+        assert str(path) in str(caught.value) and "Fix:" in str(caught.value), name
+
+
+def test_truncated_or_foreign_checkpoints_are_named(tmp_path):
+    import torch
+
+    from mlm_lab.training.checkpoint import load_checkpoint, save_checkpoint
+
+    good = save_checkpoint({"step": 3, "w": torch.ones(1000)}, tmp_path / "latest.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    foreign = tmp_path / "notes.pt"
+    foreign.write_text("these are not weights")
+    for path in (truncated, foreign):
+        with pytest.raises(ValueError, match=f"checkpoint {path} could not be read safely"):
+            load_checkpoint(path)
+    assert load_checkpoint(good)["step"] == 3

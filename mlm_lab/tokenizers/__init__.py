@@ -36,7 +36,19 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
     path = Path(directory) / "tokenizer.json"
     if not path.is_file():
         raise FileNotFoundError(f"no tokenizer.json in {directory}")
-    return tokenizer_from_state(json.loads(path.read_text(encoding="utf-8")))
+    fix = "Fix: export the model again, or take the tokenizer from the run's checkpoint (it holds the same state)"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path} is not a tokenizer file: truncated or of another type ({type(e).__name__}: {e}). {fix}") from None
+    if not isinstance(state, dict):
+        raise ConfigError(f"{path} holds a JSON {type(state).__name__}, not a tokenizer state (an object with a `kind`). {fix}")
+    try:
+        return tokenizer_from_state(state)
+    except ConfigError:
+        raise
+    except Exception as e:  # a corrupt model inside valid JSON: sentencepiece / tokenizers raise their own errors
+        raise ConfigError(f"{path}: the {state.get('kind')} tokenizer could not be rebuilt ({type(e).__name__}: {e}). {fix}") from None
 
 
 def tokenizer_sha256(tokenizer: Tokenizer) -> str:
