@@ -79,24 +79,21 @@ def varied_keys(config: DictConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys + list(config.hydra.sweeper.get("params") or {})))
 
 
-def parallel_jobs() -> int:
-    """How many jobs of this multirun share the machine at once (1 outside a parallel launcher)."""
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return 1
-    launcher = HydraConfig.get().launcher
-    if "joblib" in str(launcher.get("_target_", "")):
-        n_jobs = int(launcher.get("n_jobs") or -1)
-        return max(1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1) + 1 + n_jobs)  # joblib: -1 = all cores
-    return 1
-
-
 def cpu_share() -> int | None:
-    """CPU threads for one job: the cores divided among the jobs running at once (None: nothing to divide)."""
-    jobs = parallel_jobs()
-    launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
-    if "submitit" in str(launcher.get("_target_", "")) and launcher.get("cpus_per_task"):
+    """CPU threads for one job of a parallel launcher: submitit's `cpus_per_task`, or the cores divided among
+    the joblib jobs running at once; None (torch's default) outside one."""
+    if not HydraConfig.initialized():
+        return None
+    launcher = HydraConfig.get().launcher
+    target = str(launcher.get("_target_", ""))
+    if "submitit" in target and launcher.get("cpus_per_task"):
         return int(launcher.cpus_per_task)
-    return max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    if "joblib" not in target or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    cores = os.cpu_count() or 1
+    n_jobs = int(launcher.get("n_jobs") or -1)
+    jobs = n_jobs if n_jobs > 0 else cores + 1 + n_jobs  # joblib: -1 = all cores
+    return max(1, cores // jobs) if jobs > 1 else None
 
 
 class SweepCallback(Callback):
