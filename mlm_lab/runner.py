@@ -25,7 +25,7 @@ from mlm_lab.tokenizers import tokenizer_from_state, tokenizer_sha256
 from mlm_lab.tracking import sweep as sweep_lib
 from mlm_lab.tracking.null_tracker import NullTracker
 from mlm_lab.tracking.redact import redact_config
-from mlm_lab.training.checkpoint import load_checkpoint, save_checkpoint
+from mlm_lab.training.checkpoint import check_writable, load_checkpoint, save_checkpoint
 from mlm_lab.training.distributed import Distributed, init_distributed
 from mlm_lab.training.evaluation import samples_text
 from mlm_lab.training.signals import TrainingInterrupted
@@ -251,13 +251,15 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     # what is logged, checkpointed and exported: credentials keep their ${oc.env:...} form (or become ***)
     config = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), OmegaConf.to_container(cfg, enum_to_str=True))
     tracker = tracker or build(cfg.tracking, "tracking")
-    tracker.check_reachable()  # before the data, the model and the first step
-    c = build_components(cfg, checkpoint, tracker)
     output_dir = Path(cfg.output_dir)
+    tracker.check_reachable()  # before the data, the model and the first step
+    check_writable(output_dir / "checkpoints")
+    c = build_components(cfg, checkpoint, tracker)
     resume_id = checkpoint["run_id"] if checkpoint else None
     note = f"step{checkpoint['step']}" if checkpoint else ""
     try:
-        with c.tracker.run(config, overrides, resume_id, note, parent_run_id=sweep.parent_run_id if sweep else None, tags=tags):
+        parent = sweep.parent_run_id if sweep else None
+        with c.tracker.run(config, overrides, resume_id, note, parent_run_id=parent, tags=tags, journal_dir=output_dir):
             if checkpoint is None:
                 c.tracker.set_tags({"tokenizer.sha256": tokenizer_sha256(c.tokenizer), **c.task.tags()})
             c.tracker.set_tags(

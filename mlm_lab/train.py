@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def main(cfg: DictConfig) -> float:
     from mlm_lab.runner import train
+    from mlm_lab.training.checkpoint import CheckpointWriteError
     from mlm_lab.training.signals import TrainingInterrupted
     from mlm_lab.training.trainer import NonFiniteLossError
 
@@ -30,7 +31,7 @@ def main(cfg: DictConfig) -> float:
             "interrupted: %s. The run is marked KILLED; continue it with: %s", e, getattr(e, "resume_command", "mlm-train resume=PATH")
         )
         sys.exit(e.exit_code)
-    except NonFiniteLossError as e:
+    except (NonFiniteLossError, CheckpointWriteError) as e:
         log.error("%s", e)
         sys.exit(1)
 

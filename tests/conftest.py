@@ -1,5 +1,6 @@
 """Shared fixtures: config composition, a temporary tracking store, and one small trained model."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -127,6 +128,27 @@ def wait_for_http(url: str, server: subprocess.Popen, timeout: float = 180) -> N
                 output = server.stdout.read()[-3000:] if server.poll() is not None and server.stdout else "timeout"
                 pytest.fail(f"server at {url} did not come up: {output}")
             time.sleep(1)
+
+
+@contextlib.contextmanager
+def mlflow_server(root: Path):
+    """A real `mlflow server` on 127.0.0.1 with its own sqlite backend store and artifact root in `root`; yields its URL."""
+    port = free_port()
+    args = ["--backend-store-uri", f"sqlite:///{root / 'backend.db'}", "--artifacts-destination", str(root / "artifacts")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", *args, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def runs_of(uri: str, experiment: str = "arithmetic"):

@@ -4,8 +4,6 @@ import ast
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -13,7 +11,7 @@ import pytest
 
 from mlm_lab.tracking.mlflow_tracker import load_registered
 from mlm_lab.training.evaluation import samples_text
-from tests.conftest import TINY, free_port, run_cli, runs_of, wait_for_http
+from tests.conftest import TINY, mlflow_server, run_cli, runs_of
 
 SCREENSHOTS = Path(os.environ.get("MLM_LAB_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
 
@@ -22,22 +20,8 @@ SCREENSHOTS = Path(os.environ.get("MLM_LAB_TEST_ARTIFACTS", Path(__file__).resol
 def server(tmp_path_factory):
     """`mlflow server` with its own sqlite backend store and artifact root; yields (url, root folder)."""
     root = tmp_path_factory.mktemp("mlflow_server")
-    port = free_port()
-    args = ["--backend-store-uri", f"sqlite:///{root / 'backend.db'}", "--artifacts-destination", str(root / "artifacts")]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", *args, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", process)
+    with mlflow_server(root) as url:
         yield url, root
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 OPTUNA = ["hparams_search=arithmetic_optuna", "hydra.sweeper.n_trials=2"]

@@ -112,16 +112,17 @@ def test_a_budget_in_tokens_or_minutes(tmp_path):
     assert loop.tracker.series("train/loss")[-1][0] == 11  # the 11th step is the first past the budget
     loop = make_loop(tmp_path / "time")
     Trainer(max_steps=None, max_minutes=0.01, eval_every=10_000, log_every=1, keep_best=0).fit(loop)
-    minutes = loop.tracker.series("train/minutes")
-    assert minutes[-1][1] >= 0.01 and minutes[-2][1] < 0.01 and len(minutes) > 5
+    minutes = [m for _, m in loop.tracker.series("train/minutes")]
+    assert minutes[-1] >= 0.01 and all(m < 0.01 for m in minutes[:-1])  # however few steps a loaded machine fits in 0.6 s
     # the schedule runs over the time budget: each step's lr is the cosine at the fraction of the
-    # minutes spent before it (exact, however slow the machine), and the last step is past the middle
+    # minutes spent before it (exact, however slow the machine)
     loop = make_loop(tmp_path / "sched", schedule=cosine_warmup(warmup_steps=0, min_lr_ratio=0.1))
-    Trainer(max_steps=None, max_minutes=0.01, eval_every=10_000, log_every=1, keep_best=0).fit(loop)
+    Trainer(max_steps=None, max_minutes=0.03, eval_every=10_000, log_every=1, keep_best=0).fit(loop)
     lrs, minutes = loop.tracker.series("train/lr"), loop.tracker.series("train/minutes")
+    assert len(lrs) >= 3, "fewer than 3 steps in 1.8 s"
     for (_, lr), (_, spent_minutes) in zip(lrs[1:], minutes[:-1]):
-        assert lr == pytest.approx(3e-4 + (3e-3 - 3e-4) * 0.5 * (1 + math.cos(math.pi * spent_minutes / 0.01)), rel=1e-6)
-    assert minutes[-2][1] / 0.01 > 0.5 and lrs[-1][1] < 3e-3 / 2
+        assert lr == pytest.approx(3e-4 + (3e-3 - 3e-4) * 0.5 * (1 + math.cos(math.pi * spent_minutes / 0.03)), rel=1e-6)
+    assert lrs[-1][1] < lrs[1][1]  # it decayed
 
 
 def test_non_finite_loss_stops_before_the_step_and_keeps_the_last_good_checkpoint(tmp_path):

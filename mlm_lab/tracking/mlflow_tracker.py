@@ -1,11 +1,13 @@
 """MLflow tracking: one run per training job, its params, metrics, artifacts and registered model."""
 
 import contextlib
+import logging
 import os
 import random
 import shlex
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,11 +19,16 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from mlm_lab.errors import ConfigError, require
+from mlm_lab.tracking.outbox import JOURNAL, Outbox
 from mlm_lab.tracking.redact import redact_overrides
+
+log = logging.getLogger(__name__)
 
 DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow's own default store (since MLflow 3.7), relative to the working directory
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 _ENTRY = Path(__file__).with_name("pyfunc_entry.py")
+# MLflow's HTTP client retries a request 7 times over minutes by default; the outbox retries instead.
+HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string")]),
     outputs=Schema([ColSpec("string")]),
@@ -66,6 +73,16 @@ def git_state() -> dict[str, str]:
     return {"git_commit": commit.stdout.strip(), "git_dirty": str(bool(status.stdout.strip())).lower()}
 
 
+def few_http_retries(uri: str) -> None:
+    """For a server: MLflow's client gives up on a request in seconds, not minutes (unless MLFLOW_HTTP_* say otherwise).
+
+    The outbox retries writes itself; one request must not stall a training step for minutes.
+    """
+    if urllib.parse.urlparse(uri).scheme in ("http", "https"):
+        for name, value in HTTP_RETRIES.items():
+            os.environ.setdefault(name, value)
+
+
 @dataclass
 class MlflowTracker:
     """Where runs go. `uri` null means MLFLOW_TRACKING_URI, else MLflow's default (./mlflow.db)."""
@@ -75,11 +92,15 @@ class MlflowTracker:
     register_as: str | None = None  # registered model name; null registers nothing
     run_name: str | None = None  # MLflow run name; null lets MLflow pick one
     sweep_id: str | None = None  # multirun: the sweep's name; null derives it from the command, so a relaunch continues it
+    flush_timeout: float = 60.0  # end of a run: seconds to wait for a failing store before leaving its writes in the journal
 
     def __post_init__(self):
         require(bool(self.experiment), "tracking.experiment", "is empty", "set tracking.experiment to a name")
         require(self.register_as != "", "tracking.register_as", "is empty", "set a model name or null")
+        require(self.flush_timeout >= 0, "tracking.flush_timeout", f"is {self.flush_timeout}", "set a number of seconds >= 0")
         self.run_id: str | None = None
+        self.outbox: Outbox | None = None
+        self._points: dict[str, list[tuple[int, float]]] = {}  # this process's metric points, for a store that is down
 
     @property
     def resolved_uri(self) -> str:
@@ -95,20 +116,24 @@ class MlflowTracker:
         resume_note: str = "",
         parent_run_id: str | None = None,
         tags: dict[str, str] | None = None,
+        journal_dir: str | Path | None = None,
     ):
         """An active MLflow run (a new one, nested under `parent_run_id` when given, or `resume_run_id` continued).
 
-        An exception inside ends it FAILED, or KILLED for an interruption; the exception's `tags`
-        attribute, when it has one, is recorded with the error.
+        Starting it talks to the store directly (it was checked reachable); every write after that goes
+        through an `Outbox`, journaled in `journal_dir`, so a store that fails mid-run never stops
+        training. An exception inside ends the run FAILED, or KILLED for an interruption; the
+        exception's `tags` attribute, when it has one, is recorded with the error.
         """
         # Set every time: an earlier run in this process (a sweep, a test) may have set another store.
         mlflow.set_tracking_uri(self.resolved_uri)
+        few_http_retries(self.resolved_uri)
         if resume_run_id is None:
             mlflow.set_experiment(self.experiment)
             state = random.getstate()  # MLflow draws random run names from `random`, which the runner has seeded
             random.seed()
             try:
-                active_run = mlflow.start_run(
+                active = mlflow.start_run(
                     run_name=self.run_name,
                     parent_run_id=parent_run_id,
                     tags={**git_state(), "command": shlex.join(redact_overrides(sys.argv)), **(tags or {})},
@@ -116,33 +141,61 @@ class MlflowTracker:
             finally:
                 random.setstate(state)
         else:
-            active_run = mlflow.start_run(run_id=resume_run_id)
-        with active_run as active:
-            self.run_id = active.info.run_id
-            try:
-                if resume_run_id is None:
-                    mlflow.log_params(flatten(config))
-                    mlflow.log_dict(config, "config.yaml")
-                    mlflow.log_text("\n".join(redact_overrides(overrides)) + "\n", "overrides.txt")
-                else:  # params are write-once in MLflow: the resumed config and command go to artifacts and tags
-                    mlflow.log_dict(config, f"resumes/{resume_note}/config.yaml")
-                    mlflow.log_text(
-                        shlex.join(redact_overrides(sys.argv)) + "\n" + "\n".join(redact_overrides(overrides)) + "\n",
-                        f"resumes/{resume_note}/command.txt",
-                    )
-                    tags = mlflow.get_run(self.run_id).data.tags
-                    for stale in ("error", "error_type"):  # the interruption is history now (interrupted.* tags keep it)
-                        if stale in tags:
-                            mlflow.delete_tag(stale)
-                    mlflow.set_tags({"resumed": resume_note, **git_state()})
-                yield self
-                mlflow.flush_async_logging()
-            except BaseException as e:
-                mlflow.flush_async_logging()  # metric points still queued belong to the run's record
-                interrupted = isinstance(e, KeyboardInterrupt) or getattr(e, "run_status", None) == "KILLED"
-                mlflow.set_tags({"error": f"{type(e).__name__}: {e}"[:5000], "error_type": type(e).__name__, **getattr(e, "tags", {})})
-                mlflow.end_run(status="KILLED" if interrupted else "FAILED")
+            active = mlflow.start_run(run_id=resume_run_id)
+        self.run_id = active.info.run_id
+        status = "FINISHED"
+        try:
+            if resume_run_id is None:
+                mlflow.log_params(flatten(config))
+                mlflow.log_dict(config, "config.yaml")
+                mlflow.log_text("\n".join(redact_overrides(overrides)) + "\n", "overrides.txt")
+            else:  # params are write-once in MLflow: the resumed config and command go to artifacts and tags
+                mlflow.log_dict(config, f"resumes/{resume_note}/config.yaml")
+                mlflow.log_text(
+                    shlex.join(redact_overrides(sys.argv)) + "\n" + "\n".join(redact_overrides(overrides)) + "\n",
+                    f"resumes/{resume_note}/command.txt",
+                )
+            journal = Path(journal_dir) / JOURNAL if journal_dir is not None else None
+            self.outbox = Outbox(self.resolved_uri, self.run_id, journal, register=register_into)
+            self.outbox.note({"op": "run", "run_id": self.run_id, "tracking_uri": self.resolved_uri, "time": time.time()})
+            if resume_run_id is not None:
+                stale = mlflow.get_run(self.run_id).data.tags
+                for key in ("error", "error_type"):  # the interruption is history now (interrupted.* tags keep it)
+                    if key in stale:
+                        self.outbox.put({"op": "delete_tag", "key": key})
+                self.set_tags({"resumed": resume_note, **git_state()})
+            yield self
+        except BaseException as e:
+            status = "KILLED" if isinstance(e, KeyboardInterrupt) or getattr(e, "run_status", None) == "KILLED" else "FAILED"
+            if self.outbox is not None:
+                self.set_tags({"error": f"{type(e).__name__}: {e}"[:5000], "error_type": type(e).__name__, **getattr(e, "tags", {})})
+            raise
+        finally:
+            self._end(status)
+
+    def _end(self, status: str) -> None:
+        """Send the run's last writes and its end; a store that stays down leaves them in the journal."""
+        outbox, self.outbox = self.outbox, None
+        sent = True
+        if outbox is not None:
+            outbox.put({"op": "end", "status": status, "end_time": int(time.time() * 1000)})
+            sent = outbox.close(self.flush_timeout)
+        try:
+            mlflow.end_run(status)  # leaves the fluent run (the status is already set, or waits in the journal)
+        except Exception:
+            if sent:
                 raise
+        if not sent:
+            where = f"They are kept in {outbox.journal}; send them when it is back with:\n  mlm-upload journal={outbox.journal}"
+            log.error(
+                "tracking: the store %s did not answer for %.0f s (%s). Training finished and its checkpoints are on disk, "
+                "but writes to run %s are missing from the store. %s",
+                self.resolved_uri,
+                self.flush_timeout,
+                outbox.failing,
+                self.run_id,
+                where if outbox.journal else "No journal was kept (the app gave no output folder).",
+            )
 
     def check_reachable(self, timeout: float = 10.0) -> None:
         """Refuse, before any work, a tracking server that does not answer or a sqlite file that cannot be created."""
@@ -198,13 +251,24 @@ class MlflowTracker:
         return [line for line in text.splitlines() if line.strip()]
 
     def log_metrics(self, metrics: dict, step: int) -> None:
-        # Queued and written in batches by MLflow's background thread: a synchronous write to the
-        # sqlite store costs ~20 ms, a fifth of a step of the arithmetic model (bench/tracking_overhead.py).
-        mlflow.log_metrics(metrics, step=step, synchronous=False)
+        # Sent in batches by the outbox's thread: a synchronous write to the sqlite store costs ~20 ms,
+        # a fifth of a step of the arithmetic model (bench/tracking_overhead.py).
+        values = {k: float(v) for k, v in metrics.items()}
+        for k, v in values.items():
+            self._points.setdefault(k, []).append((step, v))
+        self.outbox.put({"op": "metrics", "step": step, "timestamp": int(time.time() * 1000), "values": values})
+
+    def caught_up(self, timeout: float = 60.0) -> bool:
+        """Wait until every write so far is in the store; False at once while the store is failing."""
+        return self.outbox is None or (self.outbox.failing is None and self.outbox.drain(timeout))
 
     def metric_history(self, names: list[str]) -> dict[str, list[tuple[int, float]]]:
-        """(step, value) points of each metric of the active run, read back from the store (resumed parts included)."""
-        mlflow.flush_async_logging()
+        """(step, value) points of each metric of the active run, from the store (resumed parts included).
+
+        While the store is failing: this process's points.
+        """
+        if not self.caught_up():
+            return {name: list(self._points.get(name, [])) for name in names}
         client = mlflow.MlflowClient()
         return {name: [(m.step, m.value) for m in client.get_metric_history(self.run_id, name)] for name in names}
 
@@ -213,29 +277,50 @@ class MlflowTracker:
         return load_registered(model_uri, self.resolved_uri)[0]
 
     def set_tag(self, key: str, value: str) -> None:
-        mlflow.set_tag(key, value)
+        self.set_tags({key: value})
 
     def set_tags(self, tags: dict[str, str]) -> None:
-        mlflow.set_tags(tags)
+        self.outbox.put({"op": "tags", "tags": {k: str(v) for k, v in tags.items()}})
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        mlflow.log_artifact(str(path), artifact_path=artifact_path)
+        self.outbox.put({"op": "artifact", "path": str(Path(path).resolve()), "artifact_path": artifact_path})
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        mlflow.log_text(text, artifact_file)
+        self.outbox.put({"op": "text", "text": text, "artifact_file": artifact_file})
 
-    def register(self, model_dir: str | Path, input_example: list[str]) -> str:
-        """Log the exported folder as a pyfunc model and register it; returns `models:/NAME/VERSION`."""
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(_ENTRY),
-            artifacts={"model_dir": str(model_dir)},
-            signature=SIGNATURE,
-            input_example=input_example,
-            pip_requirements=_requirements(),
-            registered_model_name=self.register_as,
-        )
-        return f"models:/{self.register_as}/{info.registered_model_version}"
+    def register(self, model_dir: str | Path, input_example: list[str]) -> str | None:
+        """Log the exported folder as a pyfunc model and register it; returns `models:/NAME/VERSION`.
+
+        With the store failing, the model waits in the outbox (and journal) and None is returned.
+        """
+        op = {"op": "register", "model_dir": str(Path(model_dir).resolve()), "input_example": input_example, "name": self.register_as}
+        if self.caught_up():
+            try:
+                return log_model(op)
+            except Exception as e:
+                log.warning("tracking: registering the model failed (%s); it waits in the outbox", e)
+        self.outbox.put(op)
+        return None
+
+
+def register_into(run_id: str, op: dict) -> str:
+    """A model that waited in the outbox or a journal: logged into its run from another thread or process."""
+    with mlflow.start_run(run_id=run_id):  # MLflow's active-run stack is per thread: the training thread's is untouched
+        return log_model(op)
+
+
+def log_model(op: dict) -> str:
+    """Log `op["model_dir"]` as a pyfunc model of the active run, registered as `op["name"]`: `models:/NAME/VERSION`."""
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(_ENTRY),
+        artifacts={"model_dir": op["model_dir"]},
+        signature=SIGNATURE,
+        input_example=op["input_example"],
+        pip_requirements=_requirements(),
+        registered_model_name=op["name"],
+    )
+    return f"models:/{op['name']}/{info.registered_model_version}"
 
 
 def _requirements() -> list[str]:

@@ -14,7 +14,7 @@ class NullTracker:
         self.run_id: str | None = None
 
     @contextlib.contextmanager
-    def run(self, config: dict, overrides: list[str], resume_run_id: str | None = None, resume_note: str = "", **nesting):
+    def run(self, config: dict, overrides: list[str], resume_run_id: str | None = None, resume_note: str = "", **options):
         self.run_id = resume_run_id
         yield self
 

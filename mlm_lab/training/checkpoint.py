@@ -7,20 +7,69 @@ from pathlib import Path
 
 import torch
 
+from mlm_lab.errors import ConfigError
+
+
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (disk full, read-only folder); the file already at its path is untouched."""
+
+
+def os_error(error: BaseException) -> OSError | None:
+    """The OSError behind `error` (torch.save reports a full disk as a RuntimeError whose context is the OSError)."""
+    while error is not None and not isinstance(error, OSError):
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def write_failed(path: Path, error: OSError) -> CheckpointWriteError:
+    kept = f"The previous {path.name} is intact. " if path.is_file() else ""
+    return CheckpointWriteError(
+        f"cannot write checkpoint {path}: {error.strerror or error}. {kept}Fix: free space on that disk or make "
+        f"{path.parent} writable (or point hydra.run.dir at a disk with room), then continue from the last checkpoint "
+        f"with mlm-train resume=<run id> (or resume={path.parent})"
+    )
+
+
+def check_writable(directory: str | Path) -> None:
+    """Refuse, before any work, a checkpoint folder that cannot be written (tried in its nearest existing ancestor,
+    so nothing is created)."""
+    directory = Path(directory).absolute()
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    try:
+        with tempfile.TemporaryFile(dir=existing) as f:
+            f.write(b"mlm_lab")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise ConfigError(
+            f"output_dir: the checkpoint folder {directory} is not writable ({e.strerror or e}"
+            f"{'' if existing == directory else ' in ' + str(existing)}). "
+            "Fix: make it writable, or point hydra.run.dir (the run's output folder) at a writable disk"
+        ) from None
+
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
-    """Write `state` to `path` via a temporary file and a rename, so `path` is never half-written."""
+    """Write `state` to `path` via a temporary file and a rename, so `path` is never half-written.
+
+    A full disk or a read-only folder raises `CheckpointWriteError` (the temporary file removed,
+    the previous file at `path` untouched).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise write_failed(path, e) from e
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if (cause := os_error(e)) is not None:
+            raise write_failed(path, cause) from e
         raise
     return path
 

@@ -1,0 +1,25 @@
+"""`mlm-upload`: send a run's journal to its tracking store, when the store was down as the run ended.
+
+mlm-upload journal=outputs/DATE/TIME/tracking_journal.jsonl
+mlm-upload journal=outputs/DATE/TIME tracking_uri=http://127.0.0.1:5000
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from mlm_lab.cli import exit_on_config_error
+from mlm_lab.config import conf_dir
+
+
+@hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="upload")
+@exit_on_config_error
+def main(cfg: DictConfig) -> dict[str, int]:
+    from mlm_lab.tracking.replay import replay
+
+    sent = replay(cfg.journal, cfg.tracking_uri)
+    print("sent: " + (", ".join(f"{n} {op}" for op, n in sorted(sent.items())) or "nothing (the store had every write)"))
+    return sent
+
+
+if __name__ == "__main__":
+    main()
