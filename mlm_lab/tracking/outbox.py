@@ -9,6 +9,7 @@ is idempotent (points and model versions already in the store are not sent twice
 """
 
 import collections
+import itertools
 import json
 import logging
 import threading
@@ -124,9 +125,11 @@ class Outbox:
                 return None
             self._busy = True
             ops = [self._queue[0]]
-            if ops[0]["op"] == "metrics":  # consecutive metric writes go in one request
-                for op in list(self._queue)[1:]:
-                    if op["op"] != "metrics" or len(ops) >= BATCH_POINTS // 8:
+            if ops[0]["op"] == "metrics":  # consecutive metric writes go in one request (a retry resends all of it)
+                points = len(ops[0]["values"])
+                for op in itertools.islice(self._queue, 1, None):
+                    points += len(op.get("values", ()))
+                    if op["op"] != "metrics" or points > BATCH_POINTS:
                         break
                     ops.append(op)
             return ops
