@@ -21,6 +21,9 @@ class NullTracker:
     def check_reachable(self) -> None:
         pass
 
+    def caught_up(self, timeout: float = 60.0) -> bool:
+        return True
+
     def download_checkpoint(self, run_id: str, directory):
         raise FileNotFoundError("tracking=none keeps no runs to fetch checkpoints from; pass the checkpoint file")
 
