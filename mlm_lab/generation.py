@@ -1,27 +1,67 @@
 """Token generation and the Predictor that turns user prompts into user-facing completions."""
 
-from dataclasses import dataclass
+import math
+import numbers
+from dataclasses import dataclass, fields
 
 import torch
 
-from mlm_lab.errors import require
+from mlm_lab.errors import ConfigError, check_type, require
 from mlm_lab.evaluation.scoring import score_documents
+
+# Bounds on one request's work: past them a request would hold a server for hours or exhaust its memory.
+MAX_NEW_TOKENS = 1 << 16
+MAX_NUM_SAMPLES = 1024
 
 
 @dataclass
 class GenerationParams:
-    max_new_tokens: int = 32  # tokens to generate at most per prompt
+    max_new_tokens: int = 32  # tokens to generate at most per prompt, 1 .. MAX_NEW_TOKENS
     temperature: float = 0.0  # 0 means greedy decoding
     top_k: int | None = None  # sample among the k most likely tokens only
     top_p: float | None = None  # sample from the smallest set of tokens whose probability reaches p
-    seed: int | None = None  # seed for reproducible sampling
-    num_samples: int = 1  # completions per prompt
+    seed: int | None = None  # seed for reproducible sampling; any integer, used modulo 2**64
+    num_samples: int = 1  # completions per prompt, 1 .. MAX_NUM_SAMPLES
     stop: list[str] | None = None  # cut each completion at the first of these strings
     use_cache: bool = True  # KV cache: feed one new token per step instead of the whole sequence
 
     def __post_init__(self):
-        require(self.max_new_tokens > 0, "max_new_tokens", f"must be positive, got {self.max_new_tokens}", "pass max_new_tokens >= 1")
-        require(self.temperature >= 0, "temperature", f"must be >= 0, got {self.temperature}", "pass temperature=0 for greedy decoding")
+        # types first, so that a string gets a message about its type, not a TypeError from a comparison below
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, numbers.Real) and not isinstance(value, bool) and f.type in (float, float | None):
+                try:
+                    value = float(value)
+                except OverflowError:  # an int beyond any float, such as 10**400
+                    value = math.inf if value > 0 else -math.inf
+            elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                value = int(value)  # numpy and torch integers
+            setattr(self, f.name, value)
+            if f.name != "stop":
+                check_type(value, f.type, f.name)
+        if isinstance(self.stop, str):
+            self.stop = [self.stop]
+        if self.stop is not None:
+            stop = self.stop.tolist() if hasattr(self.stop, "tolist") else self.stop
+            require(
+                isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop),
+                "stop",
+                f"must be a string or a list of strings, got {short_repr(self.stop)}",
+                'pass e.g. stop=["\\n"] or leave it unset',
+            )
+            self.stop = list(stop)
+        require(
+            1 <= self.max_new_tokens <= MAX_NEW_TOKENS,
+            "max_new_tokens",
+            f"must be in [1, {MAX_NEW_TOKENS}], got {self.max_new_tokens}",
+            f"pass max_new_tokens between 1 and {MAX_NEW_TOKENS} (continue a longer text with another request)",
+        )
+        require(
+            math.isfinite(self.temperature) and self.temperature >= 0,
+            "temperature",
+            f"must be a finite number >= 0, got {self.temperature}",
+            "pass temperature=0 for greedy decoding, or e.g. 0.8 to sample",
+        )
         require(self.top_k is None or self.top_k > 0, "top_k", f"must be positive, got {self.top_k}", "pass top_k >= 1 or leave it unset")
         require(
             self.top_p is None or 0 < self.top_p <= 1,
@@ -29,23 +69,47 @@ class GenerationParams:
             f"must be in (0, 1], got {self.top_p}",
             "pass top_p in (0, 1] or leave it unset",
         )
-        if isinstance(self.stop, str):
-            self.stop = [self.stop]
-        require(self.num_samples >= 1, "num_samples", f"must be >= 1, got {self.num_samples}", "pass num_samples=1 or more")
+        require(
+            1 <= self.num_samples <= MAX_NUM_SAMPLES,
+            "num_samples",
+            f"must be in [1, {MAX_NUM_SAMPLES}], got {self.num_samples}",
+            f"pass num_samples between 1 and {MAX_NUM_SAMPLES}",
+        )
+
+
+def short_repr(value, limit: int = 80) -> str:
+    """repr of a user value, cut so that a huge prompt does not become a huge error message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def check_prompts(prompts, what: str = "prompts") -> list[str]:
+    """`prompts` as a list of strings, or a TypeError naming the first thing that is not one."""
+    if isinstance(prompts, str) or not isinstance(prompts, (list, tuple)):
+        raise TypeError(f"{what}: expected a list of strings, got {type(prompts).__name__} {short_repr(prompts)}. Fix: pass [text, ...]")
+    for i, p in enumerate(prompts):
+        if not isinstance(p, str):
+            raise TypeError(f"{what}[{i}]: expected a string, got {type(p).__name__} {short_repr(p)}. Fix: pass every prompt as a str")
+    return list(prompts)
 
 
 def _next_token(logits: torch.Tensor, p: GenerationParams, generator: torch.Generator | None) -> torch.Tensor:
     if p.temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
-    logits = logits / p.temperature
+    # shift so the best logit is 0 before dividing: a tiny temperature then sends the others to -inf
+    # (near-greedy) instead of sending the best to +inf, whose softmax is NaN
+    shifted = logits - logits.max(dim=-1, keepdim=True).values
+    logits = torch.where(shifted == 0, 0.0, shifted / p.temperature)
     if p.top_k is not None:
         kth = torch.topk(logits, min(p.top_k, logits.shape[-1])).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
     if p.top_p is not None:
         sorted_probs, order = probs.sort(dim=-1, descending=True)
-        # keep a token while the mass before it is below top_p, so the most likely token always stays
+        # keep a token while the mass before it is below top_p, and always the most likely token (a top_p
+        # below float32's smallest number compares as 0, which would otherwise drop every token)
         drop = sorted_probs.cumsum(dim=-1) - sorted_probs >= p.top_p
+        drop[:, 0] = False
         sorted_probs = sorted_probs.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
     return torch.multinomial(probs, 1, generator=generator)
@@ -81,7 +145,7 @@ def generate(model, rows: list[list[int]], params: GenerationParams, eos_id: int
     total = idx.shape[1] + params.max_new_tokens
     # Past the context, the oldest tokens slide out of the window (as in nanoGPT): no KV cache then.
     use_cache = params.use_cache and total <= context
-    generator = torch.Generator(device=device).manual_seed(params.seed) if params.seed is not None else None
+    generator = torch.Generator(device=device).manual_seed(params.seed % 2**64) if params.seed is not None else None
     cache = model.new_cache(len(rows), total, pad if bool(pad.any()) else None) if use_cache else None
     logits, _ = model(idx, cache=cache) if use_cache else _window_forward(model, idx, pad, context)
     out, done = [], torch.zeros(len(rows), dtype=torch.bool, device=device)
@@ -121,18 +185,25 @@ class Predictor:
 
     def params(self, **overrides) -> GenerationParams:
         """Generation parameters: the model's defaults, then the non-None overrides."""
+        known = [f.name for f in fields(GenerationParams)]
+        unknown = sorted(k for k in overrides if k not in known)
+        if unknown:
+            raise ConfigError(f"generation parameters: unknown {unknown}. Fix: use only {known}")
         merged = {**self.defaults, **{k: v for k, v in overrides.items() if v is not None}}
         return GenerationParams(**merged)
 
     def score(self, documents: list[str], stride: int | None = None) -> dict[str, float]:
         """Loss, perplexity and bits per byte of `documents` (see `evaluation/scoring.py` for the windowing)."""
-        return score_documents(self.model, self.tokenizer, documents, stride=stride)
+        return score_documents(self.model, self.tokenizer, check_prompts(documents, "documents"), stride=stride)
 
     def complete(self, prompts: list[str], batch_size: int = 256, **overrides) -> list[str]:
         """One completion per prompt, or `num_samples` per prompt in a row (prompt 0's samples first)."""
         params = self.params(**overrides)
         tok = self.tokenizer
-        encoded = [[tok.bos_id] + tok.encode(self.text_format.prompt_to_model(p)) for p in prompts]
+        context = self.model.config.context_length
+        # the model only ever sees the last `context` tokens (nanoGPT's idx[:, -block_size:]); cropping here
+        # also keeps a huge prompt from costing memory for every sample and every batch row
+        encoded = [([tok.bos_id] + tok.encode(self.text_format.prompt_to_model(p)))[-context:] for p in check_prompts(prompts)]
         encoded = [row for row in encoded for _ in range(params.num_samples)]
         # sort by length so each batch pads little; results go back in the callers' order
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
@@ -145,9 +216,8 @@ class Predictor:
                 new = generate(self.model, [encoded[i] for i in chunk], params, eos_id=tok.eos_id, pad_id=tok.pad_id)
                 for i, row in zip(chunk, new):
                     # decode prompt and continuation together: tokenizers that mark word starts (sentencepiece's
-                    # "▁the") drop the space when a continuation is decoded on its own
-                    prompt = encoded[i][1:]
-                    text = tok.decode(prompt + row)[len(tok.decode(prompt)) :]
+                    # "▁the") drop the space when a continuation is decoded on its own (decode drops the <bos>)
+                    text = tok.decode(encoded[i] + row)[len(tok.decode(encoded[i])) :]
                     results[i] = cut_at_stop(self.text_format.answer_from_model(text), params.stop)
         finally:
             self.model.train(was_training)

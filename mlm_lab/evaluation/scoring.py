@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from mlm_lab.data.windows import batched, frame, scoring_windows
-from mlm_lab.errors import require
+from mlm_lab.errors import check_type, require
 from mlm_lab.models.transformer import IGNORE_INDEX
 
 
@@ -38,9 +38,14 @@ def score_tokens(model, tokens, block_size: int, stride: int | None, pad_id: int
 
 def score_documents(model, tokenizer, documents: list[str], stride: int | None = None, batch_size: int = 32) -> dict[str, float]:
     """Loss (nats per scored token), perplexity and bits per byte of `documents` under `model`."""
-    if not documents or not any(documents):
-        raise ValueError("nothing to score: the documents are empty")
+    require(
+        bool(documents) and any(documents),
+        "documents",
+        f"nothing to score: got {len(documents)} document(s), all empty",
+        "pass at least one non-empty text",
+    )
     block_size = model.config.context_length
+    check_type(stride, int | None, "stride")
     require(
         stride is None or 0 < stride <= block_size,
         "stride",

@@ -8,9 +8,13 @@ Contract (generation, the data tasks and export rely on it):
 - `needs_fit` is True while a trainable tokenizer has no vocabulary; the caller then passes the
   training split to `fit`. Fixed tokenizers, and ones restored from a fitted state, need no fit.
 - `state()` is complete and JSON-serialisable; `from_state(state())` rebuilds the same tokenizer.
+- `encode` takes a `str` of valid Unicode only (no lone surrogates) and `decode` ids in [0, vocab_size)
+  only: anything else is a TypeError or ValueError that says so (`check_text`, `check_ids`), never a
+  silent `<unk>` or a foreign IndexError.
 """
 
 import json
+import operator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -55,6 +59,60 @@ def require_fitted(fitted: bool, kind: str) -> None:
             "Fix: call tokenizer.fit(train_texts) with the training split first (a task's setup does this when "
             "tokenizer.needs_fit is true), or load a fitted tokenizer with mlm_lab.tokenizers.load_tokenizer"
         )
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def check_text(text, kind: str) -> str:
+    """`text` if it is a str; bytes, None, numbers and lists are a TypeError that says what to pass."""
+    if not isinstance(text, str):
+        hint = "decode bytes first, e.g. text.decode('utf-8')" if isinstance(text, (bytes, bytearray)) else "pass one string"
+        raise TypeError(f"{kind} tokenizer.encode: expected a str, got {type(text).__name__} {_short(text)}. Fix: {hint}")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:  # sentencepiece and HF tokenizers fail on these with foreign errors
+            raise ValueError(
+                f"{kind} tokenizer.encode: the text holds a lone surrogate {text[e.start]!r} at position {e.start}, "
+                "which is not Unicode text (no UTF-8 encoding exists for it). "
+                "Fix: send valid Unicode, e.g. text.encode('utf-8', 'replace').decode('utf-8')"
+            ) from None
+    return text
+
+
+def check_ids(ids, vocab_size: int, kind: str) -> list[int]:
+    """`ids` (a list, tuple, numpy array or tensor of integers) as a list of ints in [0, vocab_size)."""
+    if hasattr(ids, "tolist"):
+        ids = ids.tolist()
+    try:
+        if isinstance(ids, (str, bytes, bytearray, dict)):
+            raise TypeError
+        ids = list(ids)
+    except TypeError:
+        raise TypeError(
+            f"{kind} tokenizer.decode: expected a sequence of token ids, got {type(ids).__name__} {_short(ids)}. "
+            "Fix: pass a list of ints, e.g. the result of encode"
+        ) from None
+    out = []
+    for i, value in enumerate(ids):
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            out.append(operator.index(value))
+        except TypeError:
+            raise TypeError(
+                f"{kind} tokenizer.decode: ids[{i}] is {type(value).__name__} {_short(value)}, not an integer id. Fix: pass ints"
+            ) from None
+    bad = next((i for i, v in enumerate(out) if not 0 <= v < vocab_size), None)
+    if bad is not None:
+        raise ValueError(
+            f"{kind} tokenizer.decode: ids[{bad}] = {out[bad]} is outside the vocabulary [0, {vocab_size}). "
+            f"Fix: decode ids from this tokenizer's encode, or from a model with vocab_size {vocab_size}"
+        )
+    return out
 
 
 def check_training_texts(texts: list[str]) -> None:

@@ -19,7 +19,7 @@ from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
 
 from mlm_lab.errors import ConfigError, require
 from mlm_lab.tokenizers import cache
-from mlm_lab.tokenizers.base import check_training_texts, check_user_specials, require_fitted, write_state
+from mlm_lab.tokenizers.base import check_ids, check_text, check_training_texts, check_user_specials, require_fitted, write_state
 
 BUILTIN = ("<pad>", "<bos>", "<eos>")
 # tiktoken's cl100k_base pattern
@@ -53,7 +53,9 @@ class ByteLevelBPETokenizer:
             f"is {vocab_size}, but the specials and the 256 byte symbols alone take {reserved} ids",
             f"set tokenizer.vocab_size well above {reserved} (e.g. 4096) so there is room for merges",
         )
-        require(min_frequency >= 1, "tokenizer.min_frequency", f"is {min_frequency}", "use 1 or more")
+        # the Rust trainer takes 64-bit counts: a larger number is an OverflowError from inside it
+        require(vocab_size < 2**31, "tokenizer.vocab_size", f"is {vocab_size}", "use at most 2147483647 (e.g. 4096)")
+        require(1 <= min_frequency < 2**63, "tokenizer.min_frequency", f"is {min_frequency}", "use 1 or more (e.g. 2)")
         self.vocab_size_setting = vocab_size
         self.min_frequency = min_frequency
         self.cache_dir = cache_dir
@@ -128,12 +130,12 @@ class ByteLevelBPETokenizer:
 
     def encode(self, text: str) -> list[int]:
         require_fitted(self._hf is not None, self.kind)
-        return self._hf.encode(text, add_special_tokens=False).ids
+        return self._hf.encode(check_text(text, self.kind), add_special_tokens=False).ids
 
     def decode(self, ids) -> str:
         """Text of the ids, specials dropped."""
         require_fitted(self._hf is not None, self.kind)
-        return self._hf.decode([int(i) for i in ids], skip_special_tokens=True)
+        return self._hf.decode(check_ids(ids, self._hf.get_vocab_size(), self.kind), skip_special_tokens=True)
 
     def state(self) -> dict:
         """Settings plus the Hugging Face tokenizer JSON as a string (None before fit)."""

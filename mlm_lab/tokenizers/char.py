@@ -13,7 +13,7 @@ replacement character); the round trip holds for text made of training character
 from pathlib import Path
 
 from mlm_lab.errors import require
-from mlm_lab.tokenizers.base import check_training_texts, require_fitted, write_state
+from mlm_lab.tokenizers.base import check_ids, check_text, check_training_texts, require_fitted, write_state
 
 SPECIALS = ("<pad>", "<bos>", "<eos>")
 UNK = "<unk>"
@@ -80,17 +80,23 @@ class CharTokenizer:
 
     def encode(self, text: str) -> list[int]:
         require_fitted(self.chars is not None, self.kind)
+        check_text(text, self.kind)
         if self.unk_id is not None:
             return [self.stoi.get(c, self.unk_id) for c in text]
         try:
             return [self.stoi[c] for c in text]
         except KeyError as e:
-            raise ValueError(f"character {e.args[0]!r} in {text!r} is not in the tokenizer alphabet {self.alphabet!r}") from None
+            at = text.index(e.args[0])
+            raise ValueError(
+                f"character {e.args[0]!r} at position {at} of the text {_excerpt(text, at)} is not in the tokenizer alphabet "
+                f"{self.alphabet!r}. Fix: use only the alphabet's characters (the model was trained on them)"
+            ) from None
 
     def decode(self, ids) -> str:
         """Text of the non-special ids; pad, bos and eos are dropped, `<unk>` becomes U+FFFD."""
         require_fitted(self.chars is not None, self.kind)
-        return "".join(UNK_TEXT if i == self.unk_id else self.itos[i] for i in map(int, ids) if i >= len(SPECIALS))
+        ids = check_ids(ids, len(self.itos), self.kind)
+        return "".join(UNK_TEXT if i == self.unk_id else self.itos[i] for i in ids if i >= len(SPECIALS))
 
     def state(self) -> dict:
         """A JSON-serialisable description that `from_state` rebuilds; fixed alphabets keep the original format."""
@@ -108,3 +114,9 @@ class CharTokenizer:
     def save(self, directory: str | Path) -> Path:
         require_fitted(self.chars is not None, self.kind)
         return write_state(self, directory)
+
+
+def _excerpt(text: str, at: int, width: int = 20) -> str:
+    """The text around position `at`, so that an error about a huge text stays short."""
+    start = max(at - width, 0)
+    return ("..." if start else "") + repr(text[start : at + width]) + ("..." if at + width < len(text) else "")

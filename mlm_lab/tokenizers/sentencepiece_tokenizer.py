@@ -24,7 +24,7 @@ from sentencepiece import sentencepiece_model_pb2
 
 from mlm_lab.errors import ConfigError, require
 from mlm_lab.tokenizers import cache
-from mlm_lab.tokenizers.base import check_training_texts, check_user_specials, require_fitted, write_state
+from mlm_lab.tokenizers.base import check_ids, check_text, check_training_texts, check_user_specials, require_fitted, write_state
 
 MODEL_TYPES = ("bpe", "unigram")
 BUILTIN = ("<pad>", "<bos>", "<eos>", "<unk>")
@@ -78,16 +78,19 @@ class SentencePieceTokenizer:
             f"is {vocab_size}, but the specials{' and the 256 byte pieces' if byte_fallback else ''} alone take {reserved} ids",
             f"set tokenizer.vocab_size well above {reserved} (e.g. 4096): the training text's characters and merges need ids too",
         )
+        # sentencepiece's own bounds; beyond them its trainer fails with an INTERNAL or INVALID_ARGUMENT error
+        require(vocab_size < 2**31, "tokenizer.vocab_size", f"is {vocab_size}", "use at most 2147483647 (e.g. 4096)")
         require(
-            0 < character_coverage <= 1,
+            0.98 <= character_coverage <= 1,
             "tokenizer.character_coverage",
             f"is {character_coverage}",
-            "use a share in (0, 1], e.g. 1.0 or 0.9995",
+            "use a share in [0.98, 1] (sentencepiece's range), e.g. 1.0 or 0.9995",
         )
-        require(num_threads is None or num_threads >= 1, "tokenizer.num_threads", f"is {num_threads}", "use null (every core) or 1 or more")
-        require(
-            input_sentence_size >= 0, "tokenizer.input_sentence_size", f"is {input_sentence_size}", "use 0 (all lines) or a positive cap"
-        )
+        ok = num_threads is None or 1 <= num_threads < 2**31
+        require(ok, "tokenizer.num_threads", f"is {num_threads}", "use null (every core) or 1 or more")
+        ok = 0 <= input_sentence_size < 2**63
+        require(ok, "tokenizer.input_sentence_size", f"is {input_sentence_size}", "use 0 (all lines) or a positive cap")
+        require(0 <= seed < 2**32, "tokenizer.seed", f"is {seed}", "use a seed in [0, 4294967295], e.g. 0")
         self.model_type = model_type
         self.vocab_size_setting = vocab_size
         self.character_coverage = character_coverage
@@ -209,7 +212,7 @@ class SentencePieceTokenizer:
 
     def encode(self, text: str) -> list[int]:
         require_fitted(self._sp is not None, self.kind)
-        if SPACE_SYMBOL not in text or not self._space_bytes:
+        if SPACE_SYMBOL not in check_text(text, self.kind) or not self._space_bytes:
             return self._sp.encode(text)
         ids: list[int] = []
         for i, part in enumerate(text.split(SPACE_SYMBOL)):
@@ -222,7 +225,7 @@ class SentencePieceTokenizer:
     def decode(self, ids) -> str:
         """Text of the ids; sentencepiece drops the control ids (pad, bos, eos, user specials)."""
         require_fitted(self._sp is not None, self.kind)
-        return self._sp.decode([int(i) for i in ids])
+        return self._sp.decode(check_ids(ids, self._sp.vocab_size(), self.kind))
 
     def state(self) -> dict:
         """Settings plus the trained model as base64 (None before fit)."""

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from mlm_lab.errors import require
-from mlm_lab.tokenizers.base import check_training_texts, require_fitted, write_state
+from mlm_lab.tokenizers.base import check_ids, check_text, check_training_texts, require_fitted, write_state
 
 SPECIALS = ("<PAD>", "<UNK>", "<BOS>", "<EOS>")
 
@@ -94,13 +94,14 @@ class WordTokenizer:
 
     def encode(self, text: str) -> list[int]:
         require_fitted(self.words is not None, self.kind)
-        return [self.stoi.get(w, self.unk_id) for w in text.split()]
+        return [self.stoi.get(w, self.unk_id) for w in check_text(text, self.kind).split()]
 
     def decode(self, ids) -> str:
         """Words joined by single spaces; pad, bos and eos dropped, unknown words shown as `<UNK>`."""
         require_fitted(self.words is not None, self.kind)
         skip = self.special_ids
-        return " ".join(SPECIALS[i] if i == self.unk_id else self.words[i - len(SPECIALS)] for i in map(int, ids) if i not in skip)
+        ids = check_ids(ids, self.vocab_size, self.kind)
+        return " ".join(SPECIALS[i] if i == self.unk_id else self.words[i - len(SPECIALS)] for i in ids if i not in skip)
 
     def encode_batch(
         self,
