@@ -1,4 +1,6 @@
-"""Contributor sessions: `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s quickstart`."""
+"""Contributor sessions: `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s fuzz`, `nox -s quickstart`."""
+
+import os
 
 import nox
 
@@ -44,3 +46,11 @@ def bench(session: nox.Session) -> None:
     )
     for script in scripts:
         session.run("python", f"bench/{script}")
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """A long random fuzz of the config surface (tests/test_fuzz_config.py); MLM_LAB_FUZZ_EXAMPLES sets how many examples."""
+    install(session)
+    env = {"MLM_LAB_FUZZ_EXAMPLES": os.environ.get("MLM_LAB_FUZZ_EXAMPLES", "1000")}
+    session.run("python", "-m", "pytest", "tests/test_fuzz_config.py", "-n0", "-q", *session.posargs, env=env)

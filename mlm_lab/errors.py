@@ -1,5 +1,6 @@
 """Errors that mlm_lab raises for bad input: each names the key at fault and how to fix it."""
 
+import collections.abc
 import dataclasses
 import types
 import typing
@@ -16,17 +17,14 @@ def require(condition: bool, key: str, problem: str, fix: str) -> None:
 
 
 def check_type(value, annotation, key: str) -> None:
-    """Raise ConfigError unless `value` fits `annotation` (int, float, bool, str, unions of them, X | None).
+    """Raise ConfigError unless `value` fits `annotation`: int, float, bool, str, None, lists, tuples and sequences
+    of them (a config list fits a tuple), dicts, and unions of these.
 
-    Annotations of other kinds (containers, tensors, Any) are not checked.
+    Annotations of other kinds (tensors, modules, Any, object) are not checked, nor are items of such a type.
     """
-    union = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
-    allowed = typing.get_args(annotation) if union else (annotation,)
-    if not all(t in _SIMPLE for t in allowed):
-        return
-    names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
-    ok = any(_is_instance(value, t) for t in allowed)
-    require(ok, key, f"expected {names}, got {value!r}", f"set {key} to a value of type {names}")
+    if _fits(value, annotation) is False:
+        names = _describe(annotation)
+        require(False, key, f"expected {names}, got {value!r}", f"set {key} to a value of type {names}")
 
 
 def check_field_types(obj, prefix: str) -> None:
@@ -36,6 +34,43 @@ def check_field_types(obj, prefix: str) -> None:
 
 
 _SIMPLE = (int, float, bool, str, type(None))
+_SEQUENCES = (list, tuple, collections.abc.Sequence)
+_MAPPINGS = (dict, collections.abc.Mapping)
+
+
+def _fits(value, annotation) -> bool | None:
+    """Whether `value` fits `annotation`; None for an annotation of a kind that is not checked."""
+    if annotation in _SIMPLE:
+        return _is_instance(value, annotation)
+    origin, args = typing.get_origin(annotation) or annotation, typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType) or origin is typing.Union:
+        fits = [_fits(value, t) for t in args]
+        return True if True in fits else None if None in fits else False
+    if origin in _SEQUENCES:
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(_fits(v, t) is not False for v, t in zip(value, args))
+        return not args or all(_fits(v, args[0]) is not False for v in value)
+    if origin in _MAPPINGS:
+        return isinstance(value, dict) and (len(args) < 2 or all(_fits(v, args[1]) is not False for v in value.values()))
+    return None
+
+
+def _describe(annotation) -> str:
+    """`annotation` in the words of a config: null, int, list of str, list of 2 float, dict."""
+    if annotation is type(None):
+        return "null"
+    origin, args = typing.get_origin(annotation) or annotation, typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType) or origin is typing.Union:
+        return " or ".join(_describe(t) for t in args)
+    if origin in _SEQUENCES:
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return f"list of {len(args)} {' and '.join(dict.fromkeys(_describe(t) for t in args))}"
+        return f"list of {_describe(args[0])}" if args else "list"
+    if origin in _MAPPINGS:
+        return "dict"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def _is_instance(value, t: type) -> bool:

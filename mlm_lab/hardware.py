@@ -1,8 +1,11 @@
 """Where and how the run computes: device, precision, TF32 and CPU threads."""
 
 import contextlib
+import os
+import resource
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 import torch
 
@@ -45,6 +48,12 @@ class Hardware:
         self.precision = _choice(Precision, self.precision, "hardware.precision")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"hardware.threads: must be >= 1, got {self.threads}. Fix: set hardware.threads=null to keep torch's default")
+        cores = os.cpu_count()
+        if self.threads is not None and cores is not None and self.threads > cores:  # far more crashes torch's thread pool
+            raise ConfigError(
+                f"hardware.threads: {self.threads} is more than the {cores} CPU cores here. "
+                f"Fix: set hardware.threads to at most {cores}, or null to keep torch's default"
+            )
         name = self.device.value
         if name == "auto":
             name = next(d for d in ("cuda", "mps", "cpu") if _available(d))
@@ -70,6 +79,19 @@ class Hardware:
     def grad_scaler(self) -> torch.amp.GradScaler:
         """Loss scaling for fp16 (keeps small gradients from underflowing); a pass-through otherwise."""
         return torch.amp.GradScaler(self.torch_device.type, enabled=self.precision is Precision.fp16)
+
+
+def memory_bytes() -> int:
+    """Memory this process may still use: the machine's RAM, capped by a cgroup limit and by RLIMIT_AS (`ulimit -v`)."""
+    limits = [os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")]
+    cgroup = Path("/sys/fs/cgroup/memory.max")
+    if cgroup.is_file() and cgroup.read_text().strip().isdigit():
+        limits.append(int(cgroup.read_text()))
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    statm = Path("/proc/self/statm")
+    if soft != resource.RLIM_INFINITY and statm.is_file():  # the limit counts address space, some of it already taken
+        limits.append(soft - int(statm.read_text().split()[0]) * resource.getpagesize())
+    return max(min(limits), 0)
 
 
 def _choice(enum: type[Enum], value, key: str):

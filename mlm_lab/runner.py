@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 
 def seed_everything(seed: int, rank: int = 0) -> torch.Generator:
     """Seed Python, NumPy and torch; returns the generator that draws training batches (a different stream per rank)."""
+    require(
+        isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**31,
+        "seed",
+        f"must be an integer in [0, 2**31), got {seed!r}",
+        "set seed=0 (or any small integer)",
+    )
     random.seed(seed + rank)
     np.random.seed(seed + rank)
     torch.manual_seed(seed)  # the same initial weights everywhere (DDP also broadcasts rank 0's)
@@ -70,6 +76,21 @@ def build_model(cfg: DictConfig, tokenizer, task, hardware):
         f"set model.context_length={task.max_sequence_length} or more",
     )
     return model.to(hardware.torch_device)
+
+
+def check_monitors(task, *monitors: str | None) -> None:
+    """`trainer.monitor` and `scheduler.monitor` must name a metric the evaluation reports (not found out mid-run)."""
+    reported = {"val/loss", *(f"val/{m}" for m in task.metric_names("val"))}
+    for key, monitor in zip(("trainer.monitor", "scheduler.monitor"), monitors):
+        require(
+            monitor is None or monitor in reported,
+            key,
+            f"{monitor!r} is not among the evaluation's metrics {sorted(reported)}",
+            f"set {key} to one of them",
+        )
+
+
+GROUPS = ("tokenizer", "model", "data", "optimizer", "scheduler", "hardware", "trainer", "tracking")
 
 
 @dataclass
@@ -129,6 +150,7 @@ def build_components(cfg: DictConfig, checkpoint: dict | None = None, tracker=No
     # a resumed run keeps its own tokenizer: ids must not move under trained weights
     tokenizer = tokenizer_from_state(checkpoint["tokenizer"]) if checkpoint else build(cfg.tokenizer, "tokenizer")
     task = setup_task(cfg, tokenizer, dist)
+    check_monitors(task, trainer.monitor, getattr(schedule, "monitor", None))
     model = build_model(cfg.model, tokenizer, task, hardware)
     if trainer.init_from and checkpoint is None:
         init_weights(model, trainer.init_from, trainer.init_include)
@@ -225,6 +247,8 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     sweep's parent, and a job the sweep already finished is skipped (its logged objective is returned).
     """
     overrides = overrides or []
+    for group in GROUPS:
+        require(cfg.get(group) is not None, group, f"is missing (removed with ~{group}?)", f"choose one of conf/{group}/: {group}=<name>")
     checkpoint, tracker, tags = None, None, {}
     if cfg.get("rerun"):
         cfg, overrides, source = rerun_config(cfg, overrides, build(cfg.tracking, "tracking"))

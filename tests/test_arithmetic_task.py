@@ -1,6 +1,12 @@
+import time
+
+import pytest
 import torch
 
 from mlm_lab.data.arithmetic_task import ArithmeticTask
+from mlm_lab.errors import ConfigError
+from mlm_lab.generation import Predictor
+from mlm_lab.models.builders import gpt2
 from mlm_lab.models.transformer import IGNORE_INDEX
 from mlm_lab.tokenizers.char import CharTokenizer
 
@@ -61,3 +67,31 @@ def test_evaluate_reports_exact_match_by_length():
     if short:
         assert metrics["exact_match_len1"] == 0.0
     assert metrics["exact_match_len2"] == 1.0
+
+
+def test_an_alphabet_without_the_operators_is_a_config_error():
+    task = ArithmeticTask(high=99, n_train=50, n_val=20, n_test=20)
+    with pytest.raises(ConfigError, match=r"^tokenizer\.alphabet: the char tokenizer cannot encode the data \(.*'\+'"):
+        task.setup(CharTokenizer(alphabet="0123456789="))
+
+
+def test_a_batch_beyond_memory_is_a_config_error_before_the_first_step():
+    with pytest.raises(ConfigError, match=r"^data\.batch_size: 9007199254740993 sequences of \d+ tokens need"):
+        make_task(batch_size=2**53 + 1)
+
+
+def test_metric_names_are_the_metrics_an_evaluation_reports():
+    task = make_task(n_val=50)
+    predictor = Predictor(gpt2(task.tokenizer.vocab_size, context_length=16, d_model=16, n_layers=1, n_heads=2), task.tokenizer,
+                          task.text_format, task.generation_defaults())  # fmt: skip
+    reported = {**task.loss_metrics(1.0, "val"), **task.evaluate(predictor, "val")}
+    assert set(task.metric_names("val")) == set(reported) and "exact_match_len3" in reported
+
+
+def test_problems_too_long_for_the_model_are_refused_before_the_splits_are_generated():
+    task = ArithmeticTask(n_operands=200_000, high=99, n_train=50, n_val=20, n_test=20, context_length=16)
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"^model\.context_length: is 16 but a problem of 200000 operands takes 600\d\d\d tokens"):
+        task.setup(CharTokenizer())
+    assert time.perf_counter() - started < 5 and task.splits == {}  # generating the splits takes about a minute
+    assert make_task(context_length=10).max_sequence_length == 10  # 99+99= and its answer fit exactly

@@ -101,6 +101,8 @@ def test_vocab_size_beyond_the_text_names_the_maximum(tmp_path):
     "kwargs, key",
     [
         ({"min_frequency": 0}, "tokenizer.min_frequency"),
+        ({"min_frequency": 2**64}, "tokenizer.min_frequency: is 18446744073709551616"),
+        ({"vocab_size": 2**64}, "tokenizer.vocab_size: is 18446744073709551616"),
         ({"user_specials": ["<pad>"]}, "tokenizer.user_specials"),
         ({"user_specials": [""]}, "tokenizer.user_specials"),
     ],

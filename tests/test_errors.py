@@ -1,8 +1,10 @@
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pytest
+import torch
 
-from mlm_lab.errors import ConfigError, check_field_types, require
+from mlm_lab.errors import ConfigError, check_field_types, check_type, require
 
 
 @dataclass
@@ -26,3 +28,21 @@ def test_field_types():
                      (dict(clip="big"), "s.clip"), (dict(name=3), "s.name"), (dict(flag=1), "s.flag")]:  # fmt: skip
         with pytest.raises(ConfigError, match=key):
             check_field_types(Settings(**bad), "s")
+
+
+def test_container_types():
+    check_type([0.9, 0.95], tuple[float, float], "betas")  # a config list fits a tuple
+    check_type("a.txt", str | Sequence[str], "path")
+    check_type(["a.txt", "b.txt"], str | Sequence[str], "path")
+    check_type({"a": 1.0}, Mapping[str, float], "shares")
+    check_type(object(), torch.nn.Module | None, "module")  # kinds that are not checked pass
+    for value, annotation, expected in [
+        (None, tuple[float, float], "list of 2 float"),
+        ([0.9], tuple[float, float], "list of 2 float"),
+        (3.5, str | Sequence[str], "str or list of str"),
+        (["a", 3], list[str] | None, "list of str or null"),
+        ({"a": "x"}, Mapping[str, float], "dict"),
+        ("abc", dict, "dict"),
+    ]:
+        with pytest.raises(ConfigError, match=rf"^k: expected {expected}, got "):
+            check_type(value, annotation, "k")

@@ -1,8 +1,12 @@
+import os
+import resource
+from pathlib import Path
+
 import pytest
 import torch
 
 from mlm_lab.errors import ConfigError
-from mlm_lab.hardware import Hardware
+from mlm_lab.hardware import Hardware, memory_bytes
 
 
 def test_auto_resolves_to_an_available_device():
@@ -47,3 +51,23 @@ def test_fp16_autocast_and_its_grad_scaler():
 def test_precision_choices_are_named():
     with pytest.raises(ConfigError, match="hardware.precision.*fp16"):
         Hardware(device="cpu", precision="fp8")
+
+
+def test_more_threads_than_cores_is_refused():
+    """torch segfaults on its first matmul after set_num_threads(100000); more threads than cores only slows it down."""
+    cores = os.cpu_count()
+    assert Hardware(device="cpu", threads=cores).threads == cores
+    with pytest.raises(ConfigError, match=rf"^hardware\.threads: 2147483648 is more than the {cores} CPU cores here\. Fix: .*most {cores}"):
+        Hardware(device="cpu", threads=2**31)
+
+
+def test_memory_counts_an_address_space_limit():
+    """`ulimit -v` (RLIMIT_AS) caps what this process can allocate, whatever the machine's RAM."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    used = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    assert memory_bytes() > 1 << 30
+    resource.setrlimit(resource.RLIMIT_AS, (used + (1 << 30), hard))
+    try:
+        assert (1 << 29) < memory_bytes() <= 1 << 30
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

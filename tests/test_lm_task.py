@@ -126,3 +126,34 @@ def test_a_lossy_tokenizer_is_tagged_so_its_bits_per_byte_are_not_mistaken_for_c
     task = text_task(path, tmp_path / "cache")
     task.setup(CharTokenizer(alphabet=None))
     assert task.tags()["tokenizer.lossless"] == "false"
+
+
+def test_a_fixed_alphabet_that_misses_characters_of_the_text_is_a_config_error(tmp_path):
+    task = text_task(write_corpus(tmp_path, "a", 10, "ab"), tmp_path / "cache")
+    with pytest.raises(ConfigError, match=r"^tokenizer\.alphabet: the char tokenizer cannot encode the data \(.*'a'.*Fix: .*char_corpus"):
+        task.setup(CharTokenizer(alphabet="0123456789"))
+
+
+def test_a_batch_beyond_memory_is_a_config_error_before_the_first_step(tmp_path):
+    corpus = TextCorpus(path=str(write_corpus(tmp_path, "a", 10, "ab")), separator="<|endoftext|>", val_fraction=0.1)
+    task = LanguageModelingTask(corpus, block_size=16, batch_size=2**53, cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match=r"^data\.batch_size: 9007199254740992 sequences of 16 tokens need .* GiB"):
+        task.setup(CharTokenizer(alphabet=None))
+
+
+@pytest.mark.parametrize("settings, key", [(dict(temperature=-1.0), "data.temperature"), (dict(temperature=math.nan), "data.temperature"),
+                                           (dict(top_k=0), "data.top_k"), (dict(max_new_tokens=2**31), "data.max_new_tokens")])  # fmt: skip
+def test_bad_sampling_settings_are_refused_before_training_not_at_the_first_evaluation(tmp_path, settings, key):
+    with pytest.raises(ConfigError, match=rf"^{key}: must be"):
+        text_task(tmp_path / "a.txt", tmp_path / "cache", **settings)
+
+
+def test_metric_names_are_the_metrics_an_evaluation_reports(tmp_path):
+    task = text_task(write_corpus(tmp_path, "a", 20, "abc"), tmp_path / "cache")
+    task.setup(CharTokenizer(alphabet=None))
+    assert set(task.metric_names("val")) == {*task.loss_metrics(1.0, "val"), *task.evaluate(None, "val")} == {"perplexity", "bits_per_byte"}
+
+
+def test_a_corpus_config_without_its_target_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"^data\.corpus: is not a corpus but a dict \(a config without its _target_\?\)"):
+        LanguageModelingTask({"path": str(tmp_path / "a.txt")}, cache_dir=str(tmp_path))

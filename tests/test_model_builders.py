@@ -1,5 +1,6 @@
 import pytest
 
+from mlm_lab.errors import ConfigError
 from mlm_lab.models.builders import gpt2, llama, llama2c_15m, llama2c_260k, mixtral
 
 
@@ -21,3 +22,18 @@ def test_named_size_overrides_keep_the_kv_ratio():
     model = llama2c_260k(512, n_heads=4, d_model=32)
     assert model.config.n_heads == 4 and model.config.n_kv_heads == 2 and model.config.d_model == 32
     assert llama2c_15m(100).config.d_model == 288
+
+
+@pytest.mark.parametrize(
+    "builder, size, key",
+    [
+        (gpt2, dict(d_ff=2**62), "model.d_ff"),
+        (mixtral, dict(n_experts=2**63 - 1), "model.n_experts"),
+        (llama, dict(context_length=2**63 - 1), "model.context_length"),
+    ],
+)
+def test_a_model_beyond_memory_is_refused_before_torch_allocates_it(builder, size, key):
+    with pytest.raises(
+        ConfigError, match=rf"^model: .* parameters need about .* GiB to train .*Fix: lower .*{key} \(now {list(size.values())[0]}\)"
+    ):
+        builder(vocab_size=18, d_model=16, n_heads=2, n_layers=1, **size)

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -54,6 +56,9 @@ def test_fused_adamw_matches_foreach_on_cpu():
     [
         (lambda m: adamw(m, betas=(0.9, 1.2)), "optimizer.betas"),
         (lambda m: adamw(m, eps=0.0), "optimizer.eps"),
+        (lambda m: adamw(m, eps=math.inf), "optimizer.eps: must be positive and finite, got inf"),
+        (lambda m: adamw(m, lr=math.inf), "optimizer.lr: must be finite, got inf"),
+        (lambda m: sgd(m, weight_decay=math.inf), "optimizer.weight_decay: must be finite, got inf"),
         (lambda m: sgd(m, momentum=1.5), "optimizer.momentum"),
         (lambda m: sgd(m, momentum=0.0, nesterov=True), "optimizer.nesterov"),
     ],

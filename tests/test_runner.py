@@ -89,6 +89,11 @@ def test_non_finite_loss_fails_the_run_keeps_the_last_good_checkpoint_and_regist
         ("scheduler.warmup_steps=1.5", "scheduler.warmup_steps"),
         ("optimizer.lr=fast", "optimizer.lr"),
         ("trainer.init_from=/nonexistent/final.pt", "trainer.init_from"),
+        ("trainer.monitor=val/lossx", "trainer.monitor"),  # a metric the evaluation never reports: before, not mid-run
+        ("seed=-1", "seed"),
+        ("seed=4294967296", "seed"),
+        ("~scheduler", "scheduler"),
+        ("tracking.uri=mlruns", "tracking.uri"),
     ],
 )
 def test_bad_input_is_refused_before_any_run_starts(store, tmp_path, override, key):
@@ -180,3 +185,8 @@ def test_bad_text_input_is_refused_before_any_run_starts(store, tmp_path, name, 
     assert "Fix:" in str(e.value)
     assert not (tmp_path / "out").exists()
     assert MlflowClient(store).search_experiments(filter_string="name = 'arithmetic'") == []
+
+
+def test_rerun_without_a_tracking_store_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(ConfigError, match=r"rerun: run abc is not in the tracking store none.*Fix:"):
+        train(compose_config([*SMALL, "tracking=none", "+rerun=abc", f"output_dir={tmp_path / 'out'}"]))

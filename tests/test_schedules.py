@@ -76,6 +76,8 @@ def test_state_dict_round_trip_continues_identically():
         (lambda: cosine(min_lr_ratio=1.5), "scheduler.min_lr_ratio"),
         (lambda: plateau(factor=1.0), "scheduler.factor"),
         (lambda: bound(cosine(min_lr=2.0), lr=1.0), "scheduler.min_lr"),
+        (lambda: plateau(monitor=""), r"scheduler.monitor: must name a validation metric \(val/...\), got ''"),
+        (lambda: plateau(monitor="loss"), r"scheduler.monitor: must name a validation metric \(val/...\), got 'loss'"),
     ],
 )
 def test_bad_settings_name_the_key(make, key):

@@ -150,6 +150,12 @@ def test_vocab_size_beyond_the_text_names_the_maximum(model_type, tmp_path):
     [
         ({"model_type": "word"}, "tokenizer.model_type"),
         ({"character_coverage": 0}, "tokenizer.character_coverage"),
+        ({"character_coverage": 0.5}, r"tokenizer.character_coverage: is 0.5. Fix: use a share in \[0.98, 1\]"),
+        ({"vocab_size": 2**31}, "tokenizer.vocab_size: is 2147483648"),
+        ({"num_threads": 2**31}, "tokenizer.num_threads: is 2147483648"),
+        ({"input_sentence_size": 2**64}, "tokenizer.input_sentence_size: is 18446744073709551616"),
+        ({"seed": -1}, "tokenizer.seed: is -1"),
+        ({"seed": 2**32}, "tokenizer.seed: is 4294967296"),
         ({"user_specials": ["<a,b>"]}, "tokenizer.user_specials"),
         ({"user_specials": ["<eos>"]}, "tokenizer.user_specials"),
         ({"user_specials": ["<x>", "<x>"]}, "tokenizer.user_specials"),

@@ -4,14 +4,17 @@ Expressions follow the usual precedence (`*` and `/` before `+` and `-`), and di
 a divisor is only drawn among the values that divide the multiplicative term before it.
 """
 
+import math
 import random
 from dataclasses import dataclass
 
 import numpy as np
 
 from mlm_lab.errors import ConfigError, require
+from mlm_lab.hardware import memory_bytes
 
 OPERATORS = "+-*/"
+BYTES_PER_OPERAND = 100  # a generated operand as Python objects (int, tuple slot, prompt text) and tensor tokens
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,23 @@ def validate_spec(n_operands: int, low: int, high: int, ops: str) -> None:
     require(not (ops == "/" and high < 1), "data.high", "division needs a non-zero divisor", "set data.high >= 1")
 
 
+def require_memory(n_problems: int, n_operands: int) -> None:
+    """Refuse splits that cannot fit in memory, before drawing a single operand (2**31 operands would never finish)."""
+    need, have = n_problems * n_operands * BYTES_PER_OPERAND, memory_bytes()
+    problem = f"{n_problems} problems of {n_operands} operands need about {need / 2**30:.3g} GiB, more than the {have / 2**30:.3g} GiB here"
+    require(need <= have, "data.n_operands", problem, "lower data.n_operands, or data.n_train/n_val/n_test")
+
+
+def problem_space(n_operands: int, values: int, n_ops: int) -> float:
+    """How many distinct problems exist (an upper bound): exact while small, inf when astronomically large.
+
+    The exact power of a huge n_operands would take hours (and memory) to compute, for a number no split comes near.
+    """
+    if n_operands * math.log2(values) + (n_operands - 1) * math.log2(n_ops) > 128:
+        return math.inf
+    return values**n_operands * n_ops ** (n_operands - 1)
+
+
 def _divisors_in_range(term: int, low: int, high: int) -> list[int]:
     lo = max(low, 1)
     if abs(term) < 2**62:
@@ -92,7 +112,8 @@ def generate_splits(sizes: dict[str, int], n_operands: int, low: int, high: int,
     """
     validate_spec(n_operands, low, high, ops)
     wanted = sum(sizes.values())
-    space = (high - low + 1) ** n_operands * len(ops) ** (n_operands - 1)
+    require_memory(wanted, n_operands)
+    space = problem_space(n_operands, high - low + 1, len(ops))
     if wanted > space:
         raise ConfigError(
             f"data: {wanted} distinct problems requested (n_train + n_val + n_test) but at most {space} exist "

@@ -5,8 +5,8 @@ Users always see the plain form (`12+34=` -> `46`); only the model sees `012+034
 
 import re
 
-_TOKEN = re.compile(r"\d+|[+\-*/]")
-_PROMPT = re.compile(r"^\d+(?:[+\-*/]\d+)*=?$")
+_TOKEN = re.compile(r"[0-9]+|[+\-*/]")
+_PROMPT = re.compile(r"^[0-9]+(?:[+\-*/][0-9]+)*=?$")
 
 
 class ArithmeticFormat:

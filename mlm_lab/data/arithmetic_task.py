@@ -4,10 +4,13 @@ The runner only calls the task interface (`data/task.py`);
 everything arithmetic-specific lives here.
 """
 
+import random
+
 import torch
 
-from mlm_lab.data.arithmetic import Problem, generate_splits, validate_spec
+from mlm_lab.data.arithmetic import Problem, generate_splits, require_memory, sample_problem, validate_spec
 from mlm_lab.data.arithmetic_format import ArithmeticFormat
+from mlm_lab.data.task import cannot_encode, require_batch_fits
 from mlm_lab.errors import require
 from mlm_lab.evaluation.exact_match import exact_match
 from mlm_lab.models.transformer import IGNORE_INDEX
@@ -33,12 +36,20 @@ class ArithmeticTask:
         reverse_answer: bool = True,
         batch_size: int = 512,
         seed: int = 0,
+        context_length: int | None = None,
     ):
+        """
+        Args:
+            context_length: the model's longest sequence (model.context_length); problems too long for it are refused
+                before the splits are generated. None: the runner checks after generating them.
+        """
         validate_spec(n_operands, low, high, ops)
         for key, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test), ("batch_size", batch_size)):
             require(value > 0, f"data.{key}", f"must be positive, got {value}", f"set data.{key} to a positive integer")
         self.spec = dict(n_operands=n_operands, low=low, high=high, ops=ops)
         self.sizes = {"test": n_test, "val": n_val, "train": n_train}
+        require_memory(sum(self.sizes.values()), n_operands)
+        self.context_length = context_length
         self.batch_size = batch_size
         self.seed = seed
         self.text_format = ArithmeticFormat(operand_width=len(str(high)) if pad_operands else 0, reverse_answer=reverse_answer)
@@ -47,11 +58,31 @@ class ArithmeticTask:
     def setup(self, tokenizer) -> None:
         """Generate the splits and tokenise them into padded (inputs, targets) tensors."""
         self.tokenizer = tokenizer
+        if self.context_length is not None and not tokenizer.needs_fit:
+            self._require_context()
         self.splits = generate_splits(self.sizes, seed=self.seed, **self.spec)
         if tokenizer.needs_fit:  # a trainable tokenizer learns the model-format text of the training problems
             fmt = self.text_format
             tokenizer.fit([fmt.prompt_to_model(p.prompt) + fmt.answer_to_model(str(p.answer)) for p in self.splits["train"]])
-        self.tensors = {name: self._tensorize(problems) for name, problems in self.splits.items()}
+        try:
+            self.tensors = {name: self._tensorize(problems) for name, problems in self.splits.items()}
+        except ValueError as e:
+            raise cannot_encode(tokenizer, e) from None
+        require_batch_fits(self.batch_size, self.max_sequence_length)
+
+    def _require_context(self) -> None:
+        """One problem drawn aside and tokenised: if it is too long for the model, so is the longest of every split."""
+        try:
+            length = self._tensorize([sample_problem(random.Random(self.seed), **self.spec)])[0].shape[1]
+        except ValueError as e:
+            raise cannot_encode(self.tokenizer, e) from None
+        n = self.spec["n_operands"]
+        require(
+            length <= self.context_length,
+            "model.context_length",
+            f"is {self.context_length} but a problem of {n} operands takes {length} tokens",
+            f"set model.context_length={length} or more, or lower data.n_operands (or data.high)",
+        )
 
     def _tensorize(self, problems: list[Problem]) -> tuple[torch.Tensor, torch.Tensor]:
         tok, fmt = self.tokenizer, self.text_format
@@ -114,6 +145,10 @@ class ArithmeticTask:
         problems = self.splits[split]
         predictions = predictor.complete([p.prompt for p in problems], max_new_tokens=self.max_answer_tokens, temperature=0.0)
         return exact_match(predictions, [str(p.answer) for p in problems])
+
+    def metric_names(self, split: str) -> tuple[str, ...]:
+        """exact_match, and exact_match_len{L} for each answer length L in the split."""
+        return ("exact_match", *(f"exact_match_len{n}" for n in sorted({len(str(p.answer)) for p in self.splits[split]})))
 
     def sample_prompts(self, n: int = 8) -> list[str]:
         return [p.prompt for p in self.splits["test"][:n]]

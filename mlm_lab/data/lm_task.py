@@ -13,10 +13,12 @@ import torch
 from mlm_lab.cache import cache_root
 from mlm_lab.data.corpus import Corpus
 from mlm_lab.data.plain_format import PlainTextFormat
+from mlm_lab.data.task import cannot_encode, require_batch_fits
 from mlm_lab.data.token_cache import TokenStream, cache_key, load_or_tokenize
 from mlm_lab.data.windows import batched, random_windows, scoring_windows
-from mlm_lab.errors import require
+from mlm_lab.errors import ConfigError, require
 from mlm_lab.evaluation.scoring import text_metrics
+from mlm_lab.generation import GenerationParams
 from mlm_lab.tokenizers import tokenizer_sha256
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,18 @@ class LanguageModelingTask:
         temperature: float = 0.8,
         top_k: int | None = 50,
     ):
+        require(
+            hasattr(corpus, "load"),
+            "data.corpus",
+            f"is not a corpus but a {type(corpus).__name__} (a config without its _target_?)",
+            "give data.corpus a _target_ such as mlm_lab.data.corpora.TextCorpus, or choose a data config (e.g. data=text)",
+        )
         for key, value in (("block_size", block_size), ("batch_size", batch_size), ("max_new_tokens", max_new_tokens)):
             require(value > 0, f"data.{key}", f"must be positive, got {value}", f"set data.{key} to a positive integer")
+        try:  # the samples of every evaluation use these: refused here, not at the first evaluation after training began
+            GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k)
+        except ConfigError as e:
+            raise ConfigError(f"data.{e}") from None
         require(
             val_stride is None or 0 < val_stride <= block_size,
             "data.val_stride",
@@ -74,7 +86,10 @@ class LanguageModelingTask:
         self.tokenizer_sha256 = tokenizer_sha256(tokenizer)
         # bits per byte compare tokenizers fairly only if none of them drops information (<unk>, folded spaces)
         sample = [corpus.val[0] for corpus in self.sources.values()]
-        self.lossless = all(tokenizer.decode(tokenizer.encode(doc)) == doc for doc in sample)
+        try:
+            self.lossless = all(tokenizer.decode(tokenizer.encode(doc)) == doc for doc in sample)
+        except ValueError as e:
+            raise cannot_encode(tokenizer, e) from None
         if not self.lossless:
             log.warning("tokenizer %s does not round-trip the validation text: its bits per byte are optimistic", tokenizer.kind)
         self.streams: dict[str, dict[str, TokenStream]] = {}
@@ -90,6 +105,7 @@ class LanguageModelingTask:
                 f"is {self.block_size} but corpus {name!r} has only {n} training tokens",
                 f"set model.context_length (and data.block_size) below {n - 1}, or use a larger corpus",
             )
+        require_batch_fits(self.batch_size, self.block_size)
         self._scored: dict[str, int] = {}  # targets scored per split, counted once
         self.drawn = {name: 0 for name in self.sources}  # training windows drawn per source, for the shares check
 
@@ -155,6 +171,9 @@ class LanguageModelingTask:
 
     def evaluate(self, predictor, split: str) -> dict[str, float]:
         return {}  # no generation metric: the loss-based metrics above are the result
+
+    def metric_names(self, split: str) -> tuple[str, ...]:
+        return ("perplexity", "bits_per_byte")
 
     def sample_prompts(self, n: int = 8) -> list[str]:
         return self.prompts[:n]

@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mlm_lab.cache import atomic_write_bytes
+from mlm_lab.data.task import cannot_encode
 from mlm_lab.data.windows import frame
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,10 @@ def _write(bin_path: Path, meta_path: Path, documents: list[str], tokenizer) -> 
     try:
         with open(tmp, "wb") as f:
             for doc in bar:
-                ids = frame(tokenizer, doc)
+                try:
+                    ids = frame(tokenizer, doc)
+                except ValueError as e:
+                    raise cannot_encode(tokenizer, e) from None
                 f.write(np.asarray(ids, dtype=dtype).tobytes())
                 n_tokens += len(ids)
                 n_bytes += len(doc.encode("utf-8"))

@@ -3,8 +3,27 @@
 `vocab_size` comes from the tokenizer at run time; everything else has a default here.
 """
 
+from mlm_lab.errors import require
+from mlm_lab.hardware import memory_bytes
 from mlm_lab.models.config import TransformerConfig
 from mlm_lab.models.transformer import Transformer
+
+BYTES_PER_PARAMETER = 16  # training in fp32: weights, gradients and AdamW's two moments
+
+
+def build(config: TransformerConfig) -> Transformer:
+    """The model, once its parameters are known to fit in memory: torch would fail deep inside an allocation, or the OS kill the run."""
+    n = config.approx_parameters()
+    need, have = n * BYTES_PER_PARAMETER, memory_bytes()
+    sizes = ("d_model", "n_layers", "d_ff", "context_length") + (("n_experts",) if config.mlp == "moe" else ())
+    require(
+        need <= have,
+        "model",
+        f"{n:.3g} parameters need about {need / 2**30:.3g} GiB to train (weights, gradients, optimizer state), "
+        f"more than the {have / 2**30:.3g} GiB of memory here",
+        "lower " + ", ".join(f"model.{k} (now {getattr(config, k)})" for k in sizes),
+    )
+    return Transformer(config)
 
 
 def gpt2(
@@ -20,7 +39,7 @@ def gpt2(
     gradient_checkpointing: bool = False,
 ) -> Transformer:
     """GPT-2: LayerNorm, GELU MLP, learned absolute positions, tied embeddings."""
-    return Transformer(
+    return build(
         TransformerConfig(
             vocab_size, context_length, d_model, n_layers, n_heads, None, d_ff, "layernorm", "gelu", "learned",
             bias=bias, dropout=dropout, tie_embeddings=tie_embeddings, gradient_checkpointing=gradient_checkpointing,
@@ -42,7 +61,7 @@ def llama(
     gradient_checkpointing: bool = False,
 ) -> Transformer:
     """Llama: RMSNorm, SwiGLU, RoPE, no biases, optional grouped-query attention."""
-    return Transformer(
+    return build(
         TransformerConfig(
             vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", "swiglu", "rope", rope_theta,
             bias=False, dropout=dropout, tie_embeddings=tie_embeddings, gradient_checkpointing=gradient_checkpointing,
@@ -67,7 +86,7 @@ def mixtral(
     gradient_checkpointing: bool = False,
 ) -> Transformer:
     """Mixtral: the Llama backbone with top-k routed SwiGLU experts and a load-balancing loss."""
-    return Transformer(
+    return build(
         TransformerConfig(
             vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", "moe", "rope", rope_theta,
             bias=False, dropout=dropout, tie_embeddings=tie_embeddings, n_experts=n_experts, top_k=top_k,

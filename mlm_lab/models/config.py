@@ -74,5 +74,13 @@ class TransformerConfig:
     def head_dim(self) -> int:
         return self.d_model // self.n_heads
 
+    def approx_parameters(self) -> int:
+        """Parameters and position tables to within norms and biases: what allocating the model takes, before it is built."""
+        d, kv = self.d_model, self.n_kv_heads * self.head_dim
+        mlp = {"gelu": 2 * d * self.d_ff, "swiglu": 3 * d * self.d_ff, "moe": self.n_experts * (3 * d * self.d_ff + d)}[self.mlp]
+        positions = self.context_length * (d if self.positions == "learned" else self.head_dim)
+        embeddings = self.vocab_size * d * (1 if self.tie_embeddings else 2)
+        return embeddings + positions + self.n_layers * (2 * d * d + 2 * d * kv + mlp)
+
     def to_dict(self) -> dict:
         return asdict(self)

@@ -212,6 +212,11 @@ class MlflowTracker:
                     "(mlflow server --backend-store-uri sqlite:///mlflow.db -h 127.0.0.1 -p 5000), point tracking.uri at a "
                     "running one, or use the local default tracking.uri=sqlite:///mlflow.db"
                 ) from None
+        elif scheme in ("", "file"):
+            raise ConfigError(
+                f"tracking.uri: {uri} is a folder path (MLflow's file store, which it no longer develops). "
+                "Fix: tracking.uri=sqlite:///mlflow.db (a file here) or an http(s) tracking server"
+            )
         elif scheme == "sqlite":
             folder = Path(uri.removeprefix("sqlite:///")).parent
             if not folder.is_dir():

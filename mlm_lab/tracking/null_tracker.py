@@ -24,6 +24,9 @@ class NullTracker:
     def caught_up(self, timeout: float = 60.0) -> bool:
         return True
 
+    def run_exists(self, run_id: str) -> bool:
+        return False  # no store: `rerun=` and `resume=<run id>` then say so with their fix
+
     def download_checkpoint(self, run_id: str, directory):
         raise FileNotFoundError("tracking=none keeps no runs to fetch checkpoints from; pass the checkpoint file")
 

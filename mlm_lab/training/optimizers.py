@@ -6,6 +6,7 @@ groups: weight matrices of linear layers decay, everything else does not.
 """
 
 import logging
+import math
 
 import torch
 from torch import nn
@@ -27,6 +28,12 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def _require_finite(lr: float, weight_decay: float) -> None:
+    """inf passes a `> 0` check, then turns every weight into nan at the first step."""
+    for key, value, example in (("lr", lr, "1e-3"), ("weight_decay", weight_decay, "0.1")):
+        require(math.isfinite(value), f"optimizer.{key}", f"must be finite, got {value}", f"set optimizer.{key}={example}")
+
+
 def adamw(
     model: nn.Module,
     lr: float = 1e-3,
@@ -43,12 +50,14 @@ def adamw(
         f"must be two numbers in [0, 1), got {list(betas)}",
         "set optimizer.betas=[0.9,0.95]",
     )
-    require(eps > 0, "optimizer.eps", f"must be positive, got {eps}", "set optimizer.eps=1e-8")
+    require(0 < eps < math.inf, "optimizer.eps", f"must be positive and finite, got {eps}", "set optimizer.eps=1e-8")
+    _require_finite(lr, weight_decay)
     return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas, eps=eps, fused=fused)
 
 
 def sgd(model: nn.Module, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0, nesterov: bool = False) -> torch.optim.SGD:
     """SGD with momentum; weight decay (L2, coupled as in torch) on matrices only."""
+    _require_finite(lr, weight_decay)
     require(0.0 <= momentum < 1.0, "optimizer.momentum", f"must be in [0, 1), got {momentum}", "set optimizer.momentum=0.9")
     require(
         not nesterov or momentum > 0, "optimizer.nesterov", "needs momentum > 0", "set optimizer.momentum=0.9 or optimizer.nesterov=false"

@@ -94,6 +94,9 @@ class Plateau(Schedule):
         require(0.0 < factor < 1.0, "scheduler.factor", f"must be in (0, 1), got {factor}", "set scheduler.factor=0.5")
         require(patience >= 0, "scheduler.patience", f"must be >= 0, got {patience}", "set scheduler.patience=2")
         require(threshold >= 0, "scheduler.threshold", f"must be >= 0, got {threshold}", "set scheduler.threshold=1e-4")
+        # evaluations report val/* metrics: anything else could never be found (which val/* exist, the task knows)
+        problem = f"must name a validation metric (val/...), got {monitor!r}"
+        require(monitor.startswith("val/") and monitor != "val/", "scheduler.monitor", problem, "set scheduler.monitor=val/loss")
         self.reduce, self.patience, self.threshold, self.monitor = factor, patience, threshold, monitor
         self.scale, self.best, self.bad = 1.0, math.inf, 0
 
