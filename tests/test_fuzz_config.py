@@ -365,7 +365,7 @@ def run_example(overrides: list[str], base: list[str], output_dir: Path) -> str:
 
 
 FUZZ = settings(
-    max_examples=EXAMPLES or 200,
+    max_examples=EXAMPLES or 100,
     derandomize=not EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -107,6 +107,12 @@ def points(client, run_id: str, key: str) -> list[int]:
     return sorted(m.step for m in client.get_metric_history(run_id, key))
 
 
+@pytest.fixture(autouse=True)
+def no_http_retries(monkeypatch):
+    """MLflow's client gives up on a failing request at once: the outbox's own retries are what is tested (and faster)."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+
+
 def test_a_store_erroring_mid_run_gets_every_write_when_it_answers_again(server, tmp_path):
     (tmp_path / "a").mkdir()
     with FlakyProxy(server, mode="error", seconds=6) as proxy:
@@ -129,7 +135,7 @@ def test_a_store_erroring_mid_run_gets_every_write_when_it_answers_again(server,
 def test_a_store_that_never_comes_back_leaves_a_journal_that_mlm_upload_sends_later(server, tmp_path):
     with FlakyProxy(server, mode="refuse") as proxy:
         result = run_cli(
-            ["mlm_lab.train", *RUN, "tracking.experiment=gone", "tracking.flush_timeout=3", f"tracking.uri={proxy.url}"], cwd=tmp_path
+            ["mlm_lab.train", *RUN, "tracking.experiment=gone", "tracking.flush_timeout=2", f"tracking.uri={proxy.url}"], cwd=tmp_path
         )
         out = result.stdout + result.stderr
         assert result.returncode == 0, out[-5000:]  # training finished: its outputs are on disk
