@@ -188,11 +188,12 @@ class MlflowTracker:
         if not sent:
             where = f"They are kept in {outbox.journal}; send them when it is back with:\n  mlm-upload journal={outbox.journal}"
             log.error(
-                "tracking: the store %s did not answer for %.0f s (%s). Training finished and its checkpoints are on disk, "
+                "tracking: the store %s did not answer for %.0f s (%s). The run ended %s and its checkpoints are on disk, "
                 "but writes to run %s are missing from the store. %s",
                 self.resolved_uri,
                 self.flush_timeout,
                 outbox.failing,
+                status,
                 self.run_id,
                 where if outbox.journal else "No journal was kept (the app gave no output folder).",
             )
