@@ -151,6 +151,27 @@ def mlflow_server(root: Path):
         process.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def models_serve(model_uri: str, tracking_uri: str, cwd: Path, env: dict | None = None):
+    """A real `mlflow models serve` of `model_uri` on 127.0.0.1; yields its /invocations URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
+        + ["-h", "127.0.0.1", "-p", str(port)],
+        cwd=cwd,
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ping", server)
+        yield f"http://127.0.0.1:{port}/invocations"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def runs_of(uri: str, experiment: str = "arithmetic"):
     """(parents, children) of the experiment, as MLflow Run objects (and `uri` made the fluent API's store)."""
     import mlflow

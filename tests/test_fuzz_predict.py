@@ -12,8 +12,6 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from functools import partial
@@ -33,7 +31,7 @@ from mlm_lab.tokenizers.char import CharTokenizer
 from mlm_lab.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
 from mlm_lab.tokenizers.word import WordTokenizer
 from mlm_lab.tracking.pyfunc_model import SCORE_COLUMNS, prompts_from_input
-from tests.conftest import free_port, run_cli, shared, sqlite_uri, wait_for_http
+from tests.conftest import models_serve, run_cli, shared, sqlite_uri
 
 EXAMPLES = int(os.environ.get("MLM_LAB_FUZZ_EXAMPLES", "0"))
 
@@ -504,19 +502,7 @@ BAD_REQUESTS = [
 
 def test_the_server_answers_bad_requests_with_named_errors_and_keeps_serving(registry, models):
     workdir, uri = registry
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/fuzz_text/latest", "--env-manager", "local"]
-        + ["-h", "127.0.0.1", "-p", str(port)],
-        cwd=workdir,
-        env={**os.environ, "MLFLOW_TRACKING_URI": uri, "OMP_NUM_THREADS": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/ping", server)
-        url = f"http://127.0.0.1:{port}/invocations"
+    with models_serve("models:/fuzz_text/latest", uri, workdir, env={"OMP_NUM_THREADS": "1"}) as url:
         for what, body, content_type, statuses, text in BAD_REQUESTS:
             status, answer = request(url, body, content_type)
             assert status in statuses and text in answer and answer.strip(), (what, status, answer[:1000])
@@ -532,11 +518,7 @@ def test_the_server_answers_bad_requests_with_named_errors_and_keeps_serving(reg
         got, answer = request(url, payload(["Once upon a time", "x" * 1000], mode="score"))
         rows = json.loads(answer)["predictions"]
         assert got == 200 and len(rows) == 2 and all(math.isfinite(row[c]) for row in rows for c in SCORE_COLUMNS), rows
-        assert server.poll() is None, "the server exited"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=30) as ping:
+        with urllib.request.urlopen(url.replace("/invocations", "/ping"), timeout=30) as ping:  # still serving
             assert ping.status == 200
         got, answer = request(url, payload(["Once"], **greedy))
         assert got == 200 and json.loads(answer) == {"predictions": models["text"].predict(["Once"], params=greedy)}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

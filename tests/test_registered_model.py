@@ -7,7 +7,7 @@ import subprocess
 import sys
 import urllib.request
 
-from tests.conftest import free_port, run_cli, wait_for_http
+from tests.conftest import models_serve, run_cli
 
 RELOAD = """
 import json, mlflow, pandas as pd
@@ -88,39 +88,11 @@ def post(url: str, payload: dict) -> dict:
 
 def test_mlflow_models_serve_answers_over_http(trained, tmp_path):
     _, uri = trained
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            "models:/small/latest",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/ping", server)
-        url = f"http://127.0.0.1:{port}/invocations"
+    with models_serve("models:/small/latest", uri, tmp_path) as url:
         assert post(url, {"inputs": ["12+34=", "5+7="]}) == {"predictions": ["46", "12"]}
         split = {"dataframe_split": {"columns": ["prompt"], "data": [["12+34="]]}}
         assert post(url, split) == {"predictions": ["46"]}
         assert post(url, {"inputs": ["12+34="], "params": {"max_new_tokens": 1}}) == {"predictions": ["6"]}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_train_cli_refuses_bad_input_with_exit_code_2_and_writes_nothing(tmp_path):

@@ -93,7 +93,7 @@ def test_every_documented_or_launched_server_binds_to_127_0_0_1():
     readme = found["README.md"]
     for name in ("ui", "server", "models serve"):
         assert (name, "127.0.0.1") in readme, name
-    assert ("models serve", "127.0.0.1") in found["tests/test_registered_model.py"]
+    assert ("models serve", "127.0.0.1") in found["tests/conftest.py"]
     assert ("server", "127.0.0.1") in found["tests/conftest.py"]
 
 
