@@ -42,7 +42,8 @@ def read_journal(path: Path) -> list[tuple[dict, list[dict]]]:
 def unsent(client: MlflowClient, run_id: str, writes: list[dict]) -> list[dict]:
     """The writes that are not in the store yet (the others are kept: they are cheap and idempotent)."""
     seen: dict[str, set] = {}
-    sizes: dict[str, int | None] = {}
+    sizes: dict[str, int] = {}  # artifact path -> size in the store, for the folders listed so far
+    listed: set[str | None] = set()
     names = {w["name"] for w in writes if w["op"] == "register"}
     models = {v.run_id for name in names for v in client.search_model_versions(f"name='{name}'")}
     out = []
@@ -59,9 +60,9 @@ def unsent(client: MlflowClient, run_id: str, writes: list[dict]) -> list[dict]:
         elif w["op"] == "artifact":
             name = f"{w['artifact_path']}/{Path(w['path']).name}" if w["artifact_path"] else Path(w["path"]).name
             folder = w["artifact_path"] or None
-            if folder not in sizes:
+            if folder not in listed:
                 sizes.update({f.path: f.file_size for f in client.list_artifacts(run_id, folder)})
-                sizes[folder] = None
+                listed.add(folder)
             local = Path(w["path"])
             if not (local.is_file() and sizes.get(name) == local.stat().st_size):
                 out.append(w)
