@@ -38,7 +38,7 @@ def run_once(seed: int, fresh: int) -> dict:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_arith_"))
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    cmd = [sys.executable, "-m", "mlm_lab.train", "experiment=arithmetic"] + ([f"seed={seed}"] if seed else [])
+    cmd = [sys.executable, "-m", "mlm_lab.apps.train", "experiment=arithmetic"] + ([f"seed={seed}"] if seed else [])
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)

@@ -49,7 +49,7 @@ def run_once(experiment: str, workdir: Path, extra: list[str]) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     cache = Path(tempfile.mkdtemp(prefix="cache_", dir=workdir))  # empty: tokenizer training is part of the wall time
-    cmd = [sys.executable, "-m", "mlm_lab.train", f"experiment={experiment}", *LOCAL[experiment], f"cache_dir={cache}", *extra]
+    cmd = [sys.executable, "-m", "mlm_lab.apps.train", f"experiment={experiment}", *LOCAL[experiment], f"cache_dir={cache}", *extra]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, env={**os.environ, "MLFLOW_TRACKING_URI": uri}, capture_output=True, text=True)
     wall = time.perf_counter() - start

@@ -22,8 +22,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from mlm_lab.config import conf_dir, register_schemas
 from mlm_lab.runner import build_components, fit
+from mlm_lab.schemas import conf_dir, register_schemas
 
 register_schemas()
 

@@ -13,11 +13,12 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mlm_lab.builders import build
 from mlm_lab.errors import ConfigError, require
-from mlm_lab.export import model_spec, write_model_dir
-from mlm_lab.generation import Predictor
+from mlm_lab.evaluation.splits import samples_text
+from mlm_lab.instantiate import build
+from mlm_lab.model_dir import model_spec, write_model_dir
 from mlm_lab.models.loading import load_weights
+from mlm_lab.predictor import Predictor
 from mlm_lab.reports import plots as plots_lib
 from mlm_lab.rerun import rerun_config
 from mlm_lab.resume import resume_config
@@ -27,7 +28,6 @@ from mlm_lab.tracking.null_tracker import NullTracker
 from mlm_lab.tracking.redact import redact_config
 from mlm_lab.training.checkpoint import check_writable, load_checkpoint, save_checkpoint
 from mlm_lab.training.distributed import Distributed, init_distributed
-from mlm_lab.training.evaluation import samples_text
 from mlm_lab.training.signals import TrainingInterrupted
 from mlm_lab.training.trainer import Loop, NonFiniteLossError, Trainer
 
@@ -259,7 +259,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         checkpoint, cfg = resume_config(cfg, overrides, tracker)
         tracker = build(cfg.tracking, "tracking")
         build(cfg.trainer, "trainer").require_budget_left(checkpoint["progress"])  # before the run is reopened
-        if checkpoint["run_id"] is None and not isinstance(tracker, NullTracker):
+        if checkpoint["run_id"] is None and tracker.keeps_runs:
             raise ConfigError("resume: the checkpoint was written by an untracked run. Fix: resume it with tracking=none")
         if checkpoint["run_id"] is not None and not tracker.run_exists(checkpoint["run_id"]):
             raise ConfigError(

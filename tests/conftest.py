@@ -13,7 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from mlm_lab.config import conf_dir, register_schemas
+from mlm_lab.schemas import conf_dir, register_schemas
 
 register_schemas()
 
@@ -197,6 +197,6 @@ def trained(tmp_path_factory):
     """Train and register the small model once, through the real CLI; returns (workdir, tracking_uri)."""
     workdir = tmp_path_factory.mktemp("trained")
     uri = sqlite_uri(workdir)
-    result = run_cli(["mlm_lab.train", *SMALL, "trainer.max_steps=800", "name=small"], cwd=workdir, tracking_uri=uri)
+    result = run_cli(["mlm_lab.apps.train", *SMALL, "trainer.max_steps=800", "name=small"], cwd=workdir, tracking_uri=uri)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir, uri

@@ -33,7 +33,7 @@ def test_bad_prompts_are_refused_with_an_example(bad):
 
 
 def test_config_rebuilds_the_format():
-    from mlm_lab.builders import build
+    from mlm_lab.instantiate import build
 
     fmt = ArithmeticFormat(operand_width=3, reverse_answer=True)
     again = build(fmt.to_config(), "text_format")

@@ -5,9 +5,9 @@ import torch
 
 from mlm_lab.data.arithmetic_task import ArithmeticTask
 from mlm_lab.errors import ConfigError
-from mlm_lab.generation import Predictor
 from mlm_lab.models.builders import gpt2
-from mlm_lab.models.transformer import IGNORE_INDEX
+from mlm_lab.predictor import Predictor
+from mlm_lab.targets import IGNORE_INDEX
 from mlm_lab.tokenizers.char import CharTokenizer
 
 

@@ -72,7 +72,7 @@ def test_save_writes_both_files(bpe, tmp_path):
 def test_second_fit_is_a_cache_hit(bpe, stories, cache_dir, caplog):
     assert bpe.cache_hit is False
     again = ByteLevelBPETokenizer(vocab_size=1000, cache_dir=cache_dir)
-    with caplog.at_level(logging.INFO, logger="mlm_lab.tokenizers.cache"):
+    with caplog.at_level(logging.INFO, logger="mlm_lab.tokenizers.model_cache"):
         again.fit(stories)
     assert again.cache_hit is True and "cache hit" in caplog.text
     assert tokenizer_sha256(again) == tokenizer_sha256(bpe)

@@ -5,8 +5,8 @@ import torch
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from mlm_lab.builders import build, check_signature
-from mlm_lab.config import conf_dir
+from mlm_lab.instantiate import build, check_signature
+from mlm_lab.schemas import conf_dir
 from tests.conftest import compose_config, local_data
 
 GROUPS = ["tokenizer", "model", "data", "optimizer", "scheduler", "hardware", "trainer", "tracking", "experiment"]

@@ -82,7 +82,7 @@ def test_a_run_whose_disk_fills_fails_clearly_and_its_last_checkpoint_resumes(tm
     """A run leaves latest.pt; resumed on a disk with room for one checkpoint only, its next write fails."""
     uri = sqlite_uri(tmp_path)
     common = ["trainer.checkpoint_every=5", "trainer.keep_best=0", "trainer.log_checkpoints=false", "hydra.run.dir=run"]
-    first = run_cli(["mlm_lab.train", *TINY, *common, "trainer.max_steps=10"], cwd=tmp_path, tracking_uri=uri)
+    first = run_cli(["mlm_lab.apps.train", *TINY, *common, "trainer.max_steps=10"], cwd=tmp_path, tracking_uri=uri)
     assert first.returncode == 0, first.stderr[-3000:]
     checkpoints = tmp_path / "run" / "checkpoints"
     (tmp_path / "before.pt").write_bytes((checkpoints / "latest.pt").read_bytes())
@@ -90,7 +90,7 @@ def test_a_run_whose_disk_fills_fails_clearly_and_its_last_checkpoint_resumes(tm
     (checkpoints / "final.pt").unlink()
     python = shlex.quote(sys.executable)
     resume_args = [*common, "trainer.max_steps=40", "trainer.eval_every=20", "resume=run/checkpoints"]
-    resume = shlex.join(["-m", "mlm_lab.train", *resume_args])
+    resume = shlex.join(["-m", "mlm_lab.apps.train", *resume_args])
     script = (
         f"cp run/checkpoints/latest.pt held.pt; mount -t tmpfs -o size={room} tmpfs run/checkpoints; mv held.pt run/checkpoints/latest.pt; "
         f"rc=0; MLFLOW_TRACKING_URI={uri} {python} {resume} || rc=$?; "
@@ -108,7 +108,7 @@ def test_a_run_whose_disk_fills_fails_clearly_and_its_last_checkpoint_resumes(tm
     assert run.info.status == "FAILED" and run.data.tags["error_type"] == "CheckpointWriteError"
 
     # space again: the same checkpoint resumes and the run finishes
-    third = run_cli(["mlm_lab.train", *resume_args], tmp_path, uri)
+    third = run_cli(["mlm_lab.apps.train", *resume_args], tmp_path, uri)
     assert third.returncode == 0, third.stderr[-3000:]
     assert f"latest.pt at step {load_checkpoint(tmp_path / 'before.pt')['step']}" in third.stdout + third.stderr
     assert client.get_run(run.info.run_id).info.status == "FINISHED"
@@ -116,7 +116,7 @@ def test_a_run_whose_disk_fills_fails_clearly_and_its_last_checkpoint_resumes(tm
 
 def test_a_read_only_checkpoint_folder_is_refused_before_training(tmp_path):
     uri = sqlite_uri(tmp_path)
-    command = shlex.join([sys.executable, "-m", "mlm_lab.train", *TINY, "hydra.run.dir=run"])
+    command = shlex.join([sys.executable, "-m", "mlm_lab.apps.train", *TINY, "hydra.run.dir=run"])
     mount = "mkdir -p run/checkpoints; mount -t tmpfs tmpfs run/checkpoints; mount -o remount,ro run/checkpoints"
     script = f"{mount}; MLFLOW_TRACKING_URI={uri} {command}"
     result = in_namespace(script, tmp_path)

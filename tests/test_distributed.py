@@ -37,7 +37,7 @@ def curve(client, run_id, name):
 def test_two_cpu_processes_match_one_with_the_same_effective_batch(tmp_path):
     uri = sqlite_uri(tmp_path)
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "OMP_NUM_THREADS": "1"}
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531", "-m", "mlm_lab.train"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531", "-m", "mlm_lab.apps.train"]
     ddp = subprocess.run(
         [*torchrun, *COMMON, "data.batch_size=32", "tracking.run_name=two"],
         cwd=tmp_path,
@@ -48,7 +48,7 @@ def test_two_cpu_processes_match_one_with_the_same_effective_batch(tmp_path):
     )
     assert ddp.returncode == 0, ddp.stdout[-2000:] + ddp.stderr[-3000:]
     single = subprocess.run(
-        [sys.executable, "-m", "mlm_lab.train", *COMMON, "data.batch_size=64", "tracking.run_name=one", "tracking.register_as=null"],
+        [sys.executable, "-m", "mlm_lab.apps.train", *COMMON, "data.batch_size=64", "tracking.run_name=one", "tracking.register_as=null"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -3,8 +3,8 @@
 import pytest
 from mlflow import MlflowClient
 
-from mlm_lab.config import conf_dir
 from mlm_lab.runner import train
+from mlm_lab.schemas import conf_dir
 from tests.conftest import compose_config, local_data, shared
 
 EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))

@@ -35,9 +35,9 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from mlm_lab.config import conf_dir
 from mlm_lab.errors import ConfigError
 from mlm_lab.runner import train
+from mlm_lab.schemas import conf_dir
 from mlm_lab.training.trainer import NonFiniteLossError
 from tests.conftest import shared
 
@@ -160,7 +160,7 @@ def hydra_value(value) -> str:
         return "[" + ",".join(hydra_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
-    # inside quotes only a quote, and backslashes before a quote or at the end, need escaping (as mlm_lab.cli does)
+    # inside quotes only a quote, and backslashes before a quote or at the end, need escaping (as mlm_lab.apps.common does)
     escaped = re.sub(r"(\\*)'", lambda q: q.group(1) * 2 + "\\'", value)
     return "'" + re.sub(r"(\\+)$", lambda q: q.group(1) * 2, escaped) + "'"
 

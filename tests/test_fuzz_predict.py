@@ -176,7 +176,7 @@ def registry(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("fuzz")
     uri = sqlite_uri(workdir)
     for overrides in (TEXT, ARITH):
-        result = run_cli(["mlm_lab.train", *TINY, *overrides], cwd=workdir, tracking_uri=uri)
+        result = run_cli(["mlm_lab.apps.train", *TINY, *overrides], cwd=workdir, tracking_uri=uri)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir, uri
 

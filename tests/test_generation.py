@@ -3,8 +3,9 @@ import torch
 
 from mlm_lab.data.arithmetic_format import ArithmeticFormat
 from mlm_lab.errors import ConfigError
-from mlm_lab.generation import GenerationParams, Predictor, cut_at_stop, generate, left_pad
+from mlm_lab.generation import GenerationParams, cut_at_stop, generate, left_pad
 from mlm_lab.models.builders import llama
+from mlm_lab.predictor import Predictor
 from mlm_lab.tokenizers.char import CharTokenizer
 
 

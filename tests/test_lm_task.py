@@ -4,14 +4,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlm_lab.data.corpora import Cervantes, Mixture, TextCorpus
+from mlm_lab.data.corpus_loaders import Cervantes, Mixture, TextCorpus
 from mlm_lab.data.lm_task import LanguageModelingTask
 from mlm_lab.errors import ConfigError
-from mlm_lab.generation import Predictor
+from mlm_lab.evaluation.splits import evaluate_loss
 from mlm_lab.models.builders import llama
+from mlm_lab.predictor import Predictor
 from mlm_lab.tokenizers.char import CharTokenizer
 from mlm_lab.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
-from mlm_lab.training.evaluation import evaluate_loss
 from tests.conftest import shared
 
 

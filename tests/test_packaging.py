@@ -22,7 +22,7 @@ def test_wheel_carries_the_configs_and_the_app_composes_from_it(tmp_path):
     expected = {f"mlm_lab/{p.relative_to(ROOT).as_posix()}" for p in (ROOT / "conf").rglob("*.yaml")}
     assert expected and expected <= names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
-    for app in ("mlm-train = mlm_lab.train:main", "mlm-generate = mlm_lab.generate:main", "mlm-eval = mlm_lab.eval:main"):
+    for app in ("mlm-train = mlm_lab.apps.train:main", "mlm-generate = mlm_lab.apps.generate:main", "mlm-eval = mlm_lab.apps.eval:main"):
         assert app in entry_points
 
     target = tmp_path / "site"
@@ -35,7 +35,7 @@ def test_wheel_carries_the_configs_and_the_app_composes_from_it(tmp_path):
     assert install.returncode == 0, install.stderr[-3000:]
     env = {**os.environ, "PYTHONPATH": str(target)}
     where = subprocess.run(
-        [sys.executable, "-c", "from mlm_lab.config import conf_dir; print(conf_dir())"],
+        [sys.executable, "-c", "from mlm_lab.schemas import conf_dir; print(conf_dir())"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -43,7 +43,7 @@ def test_wheel_carries_the_configs_and_the_app_composes_from_it(tmp_path):
     )
     assert where.stdout.strip() == str(target / "mlm_lab" / "conf"), where.stderr[-2000:]
     job = subprocess.run(
-        [sys.executable, "-m", "mlm_lab.train", "--cfg", "job", "model.d_model=64"], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "mlm_lab.apps.train", "--cfg", "job", "model.d_model=64"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert job.returncode == 0, job.stderr[-3000:]
     assert "d_model: 64" in job.stdout and "ArithmeticTask" in job.stdout

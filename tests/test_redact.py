@@ -45,7 +45,7 @@ def test_a_run_logs_no_credential_anywhere(tmp_path, monkeypatch):
     monkeypatch.setenv("MLM_TEST_TOKEN", ENV_SECRET)
     uri = sqlite_uri(tmp_path)
     args = [*TINY, "+hf_token=${oc.env:MLM_TEST_TOKEN}", f"+api_key={LITERAL_SECRET}", "hydra.run.dir=out"]
-    result = run_cli(["mlm_lab.train", *args], cwd=tmp_path, tracking_uri=uri)
+    result = run_cli(["mlm_lab.apps.train", *args], cwd=tmp_path, tracking_uri=uri)
     assert result.returncode == 0, result.stderr[-3000:]
     run = mlflow.MlflowClient(uri).search_runs([mlflow.MlflowClient(uri).get_experiment_by_name("arithmetic").experiment_id])[0]
     assert run.data.params["hf_token"] == "${oc.env:MLM_TEST_TOKEN}" and run.data.params["api_key"] == REDACTED

@@ -54,15 +54,15 @@ def test_reloads_in_a_fresh_process_without_the_output_dir(trained, tmp_path):
 
 def test_generate_cli(trained, tmp_path):
     _, uri = trained
-    result = run_cli(["mlm_lab.generate", "model=models:/small/latest", "prompt=12+34="], cwd=tmp_path, tracking_uri=uri)
+    result = run_cli(["mlm_lab.apps.generate", "model=models:/small/latest", "prompt=12+34="], cwd=tmp_path, tracking_uri=uri)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "46"
     many = run_cli(
-        ["mlm_lab.generate", "model=models:/small/latest", 'prompt=["1+2=","30+40="]', "use_cache=false"], cwd=tmp_path, tracking_uri=uri
+        ["mlm_lab.apps.generate", "model=models:/small/latest", 'prompt=["1+2=","30+40="]', "use_cache=false"], cwd=tmp_path, tracking_uri=uri
     )
     assert many.stdout.strip().splitlines()[-2:] == ["3", "70"]
     sampled = run_cli(
-        ["mlm_lab.generate", "model=models:/small/latest", "prompt=8+8=", "num_samples=2", "separator=|"], cwd=tmp_path, tracking_uri=uri
+        ["mlm_lab.apps.generate", "model=models:/small/latest", "prompt=8+8=", "num_samples=2", "separator=|"], cwd=tmp_path, tracking_uri=uri
     )
     assert sampled.stdout.strip().splitlines()[-1] == "16|16"
     assert not (tmp_path / "outputs").exists()
@@ -74,7 +74,7 @@ def test_eval_cli_reproduces_the_runs_test_metric(trained, tmp_path):
 
     client = MlflowClient(uri)
     run = client.get_run(client.search_model_versions("name='small'")[0].run_id)
-    result = run_cli(["mlm_lab.eval", "model=models:/small/latest"], cwd=tmp_path, tracking_uri=uri)
+    result = run_cli(["mlm_lab.apps.eval", "model=models:/small/latest"], cwd=tmp_path, tracking_uri=uri)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads(result.stdout[result.stdout.index("{") :])
     assert metrics["test/exact_match"] == run.data.metrics["test/exact_match"] == 1.0
@@ -96,7 +96,7 @@ def test_mlflow_models_serve_answers_over_http(trained, tmp_path):
 
 
 def test_train_cli_refuses_bad_input_with_exit_code_2_and_writes_nothing(tmp_path):
-    result = run_cli(["mlm_lab.train", "model.n_heads=5"], cwd=tmp_path)
+    result = run_cli(["mlm_lab.apps.train", "model.n_heads=5"], cwd=tmp_path)
     assert result.returncode == 2
     assert "model.d_model" in result.stderr + result.stdout and "Fix:" in result.stderr + result.stdout
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()

@@ -9,7 +9,7 @@ from tests.conftest import TINY, free_port, run_cli
 
 def test_an_unreachable_tracking_server_is_refused_before_training(tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    result = run_cli(["mlm_lab.train", *TINY, f"tracking.uri={uri}"], cwd=tmp_path, timeout=120)
+    result = run_cli(["mlm_lab.apps.train", *TINY, f"tracking.uri={uri}"], cwd=tmp_path, timeout=120)
     assert result.returncode == 2, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert f"the tracking server {uri} does not answer" in output and "Fix: start it" in output
@@ -36,9 +36,9 @@ def test_sigkill_at_random_moments_always_leaves_a_loadable_latest_and_resume_fi
     seed = int.from_bytes(os.urandom(4), "little")
     rng = random.Random(seed)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    base = [sys.executable, "-m", "mlm_lab.train", *TINY, "trainer.max_steps=400", "trainer.checkpoint_every=1", "trainer.eval_every=100"]
+    base = [sys.executable, "-m", "mlm_lab.apps.train", *TINY, "trainer.max_steps=400", "trainer.checkpoint_every=1", "trainer.eval_every=100"]
     base += ["tracking=none", "hydra.run.dir=run"]
-    resume = [sys.executable, "-m", "mlm_lab.train", "resume=run/checkpoints", "tracking=none", "hydra.run.dir=run"]  # its own config
+    resume = [sys.executable, "-m", "mlm_lab.apps.train", "resume=run/checkpoints", "tracking=none", "hydra.run.dir=run"]  # its own config
     latest = tmp_path / "run" / "checkpoints" / "latest.pt"
     steps = []
     for attempt in range(3):

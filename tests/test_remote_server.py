@@ -9,8 +9,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from mlm_lab.evaluation.splits import samples_text
 from mlm_lab.tracking.mlflow_tracker import load_registered
-from mlm_lab.training.evaluation import samples_text
 from tests.conftest import TINY, mlflow_server, run_cli, runs_of
 
 SCREENSHOTS = Path(os.environ.get("MLM_LAB_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
@@ -37,7 +37,7 @@ def remote_sweep(server, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("client")
     outputs = []
     for _ in range(2):
-        result = run_cli(["mlm_lab.train", "-m", *TINY, *OPTUNA, f"tracking.uri={url}"], cwd=workdir)
+        result = run_cli(["mlm_lab.apps.train", "-m", *TINY, *OPTUNA, f"tracking.uri={url}"], cwd=workdir)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
         outputs.append(result.stdout + result.stderr)
     parents, children = runs_of(url)

@@ -57,7 +57,7 @@ def test_sigterm_checkpoints_marks_killed_and_resume_by_run_id_continues_bit_for
     """Interrupted wherever the signal lands, the resumed run's losses equal an uninterrupted run's at every step."""
     uri = sqlite_uri(tmp_path)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_TRACKING_URI": uri}
-    args = [sys.executable, "-m", "mlm_lab.train", *STEPS, "trainer.max_steps=60", "scheduler=cosine_warmup", "name=sig"]
+    args = [sys.executable, "-m", "mlm_lab.apps.train", *STEPS, "trainer.max_steps=60", "scheduler=cosine_warmup", "name=sig"]
     straight = subprocess.run([*args, "tracking.run_name=straight"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0, straight.stderr[-2000:]
 
@@ -85,7 +85,7 @@ def test_sigterm_checkpoints_marks_killed_and_resume_by_run_id_continues_bit_for
     assert any("step 12/60 (20%)  loss" in text and "eta" in text for text in logs)
 
     resumed = subprocess.run(
-        [sys.executable, "-m", "mlm_lab.train", f"resume={run_id}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "mlm_lab.apps.train", f"resume={run_id}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     runs = runs_by_name(client, "sig")

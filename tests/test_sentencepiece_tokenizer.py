@@ -89,7 +89,7 @@ def test_second_fit_is_a_cache_hit(spanish, quijote, cache_dir, caplog):
     assert len(entries) == 1 and spanish.cache_hit is False
     mtime = entries[0].stat().st_mtime_ns
     again = SentencePieceTokenizer("bpe", vocab_size=2000, cache_dir=cache_dir)
-    with caplog.at_level(logging.INFO, logger="mlm_lab.tokenizers.cache"):
+    with caplog.at_level(logging.INFO, logger="mlm_lab.tokenizers.model_cache"):
         again.fit(quijote)
     assert again.cache_hit is True and "cache hit" in caplog.text
     assert entries[0].stat().st_mtime_ns == mtime and len(list(Path(cache_dir, "tokenizers").glob("*/tokenizer.model"))) == 1

@@ -14,7 +14,7 @@ from tests.conftest import TINY, compose_config, run_cli, runs_of, sqlite_uri
 
 
 def sweep(args: list[str], workdir: Path, uri: str, timeout: int = 300):
-    result = run_cli(["mlm_lab.train", "-m", *TINY, *args], cwd=workdir, tracking_uri=uri, timeout=timeout)
+    result = run_cli(["mlm_lab.apps.train", "-m", *TINY, *args], cwd=workdir, tracking_uri=uri, timeout=timeout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
 
@@ -74,7 +74,7 @@ def test_relaunched_sweep_skips_finished_jobs(basic_sweep):
 
 def test_compare_writes_a_table_and_plots_of_the_sweep(basic_sweep, tmp_path):
     workdir, uri, _, _ = basic_sweep
-    from mlm_lab.compare import run
+    from mlm_lab.apps.compare import run
 
     out = tmp_path / "report"
     run(compose_config(["experiment=arithmetic", "sweep=latest", f"output_dir={out}", f"tracking_uri={uri}"], "compare", "apps"))
@@ -119,7 +119,7 @@ def test_compare_writes_a_table_and_plots_of_the_sweep(basic_sweep, tmp_path):
     ],
 )
 def test_compare_refuses_what_it_cannot_find(basic_sweep, tmp_path, overrides, message):
-    from mlm_lab.compare import run
+    from mlm_lab.apps.compare import run
     from mlm_lab.errors import ConfigError
 
     _, uri, _, _ = basic_sweep
@@ -132,7 +132,7 @@ def test_rerun_recomposes_a_logged_run_with_new_overrides(basic_sweep, tmp_path)
     workdir, uri, _, _ = basic_sweep
     _, children = runs_of(uri)
     source = next(c for c in children if c.data.params["model.d_model"] == "48" and c.data.params["optimizer.lr"] == "0.003")
-    result = run_cli(["mlm_lab.train", f"rerun={source.info.run_id}", "model=llama", "trainer.max_steps=5"], cwd=workdir, tracking_uri=uri)
+    result = run_cli(["mlm_lab.apps.train", f"rerun={source.info.run_id}", "model=llama", "trainer.max_steps=5"], cwd=workdir, tracking_uri=uri)
     assert result.returncode == 0, result.stderr[-3000:]
     client = mlflow.MlflowClient(uri)
     new = client.search_runs([source.info.experiment_id], filter_string=f"tags.rerun_of = '{source.info.run_id}'")
@@ -147,8 +147,8 @@ def test_rerun_recomposes_a_logged_run_with_new_overrides(basic_sweep, tmp_path)
 
 
 def test_rerun_of_an_unknown_run_is_refused(basic_sweep):
-    from mlm_lab.builders import build
     from mlm_lab.errors import ConfigError
+    from mlm_lab.instantiate import build
     from mlm_lab.rerun import rerun_config
 
     _, uri, _, _ = basic_sweep
@@ -212,7 +212,7 @@ def test_each_experiment_has_a_search_in_its_objective_direction(experiment):
 
 def test_a_sweep_that_dies_leaves_its_parent_failed_and_the_finished_child_kept(tmp_path):
     uri = sqlite_uri(tmp_path)
-    result = run_cli(["mlm_lab.train", "-m", *TINY, "trainer.max_steps=5,0"], cwd=tmp_path, tracking_uri=uri)
+    result = run_cli(["mlm_lab.apps.train", "-m", *TINY, "trainer.max_steps=5,0"], cwd=tmp_path, tracking_uri=uri)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "trainer.max_steps: must be positive" in result.stdout + result.stderr
     parents, children = runs_of(uri)
@@ -238,15 +238,15 @@ def test_sweep_identity_ignores_the_trial_count_but_not_the_search():
 
 
 def test_a_sweep_whose_parent_cannot_be_opened_stops_before_any_job(tmp_path):
-    result = run_cli(["mlm_lab.train", "-m", *TINY, "model.d_model=32,48", "tracking.uri=bogus://nowhere"], cwd=tmp_path)
+    result = run_cli(["mlm_lab.apps.train", "-m", *TINY, "model.d_model=32,48", "tracking.uri=bogus://nowhere"], cwd=tmp_path)
     assert result.returncode == 2
     assert "the sweep's parent run could not be opened" in result.stdout + result.stderr
     assert "Launching" not in result.stdout + result.stderr and not list(tmp_path.glob("multirun/*/*/0"))
 
 
 def test_rerun_of_a_run_without_its_overrides_is_refused(store):
-    from mlm_lab.builders import build
     from mlm_lab.errors import ConfigError
+    from mlm_lab.instantiate import build
     from mlm_lab.rerun import rerun_config
 
     client = mlflow.MlflowClient(store)

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from mlm_lab.builders import build, check_signature
-from mlm_lab.config import conf_dir
 from mlm_lab.errors import ConfigError
+from mlm_lab.instantiate import build, check_signature
+from mlm_lab.schemas import conf_dir
 from mlm_lab.tokenizers import TOKENIZERS, Tokenizer, load_tokenizer, tokenizer_from_state, tokenizer_sha256
 from mlm_lab.tokenizers.bytelevel_bpe import ByteLevelBPETokenizer
 from mlm_lab.tokenizers.char import CharTokenizer

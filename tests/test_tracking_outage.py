@@ -116,7 +116,7 @@ def no_http_retries(monkeypatch):
 def test_a_store_erroring_mid_run_gets_every_write_when_it_answers_again(server, tmp_path):
     (tmp_path / "a").mkdir()
     with FlakyProxy(server, mode="error", seconds=6) as proxy:
-        result = run_cli(["mlm_lab.train", *RUN, "tracking.experiment=outage", f"tracking.uri={proxy.url}"], cwd=tmp_path / "a")
+        result = run_cli(["mlm_lab.apps.train", *RUN, "tracking.experiment=outage", f"tracking.uri={proxy.url}"], cwd=tmp_path / "a")
         out = result.stdout + result.stderr
         assert result.returncode == 0, out[-5000:]
         assert proxy.failed > 0, "the outage never happened"
@@ -135,7 +135,7 @@ def test_a_store_erroring_mid_run_gets_every_write_when_it_answers_again(server,
 def test_a_store_that_never_comes_back_leaves_a_journal_that_mlm_upload_sends_later(server, tmp_path):
     with FlakyProxy(server, mode="refuse") as proxy:
         result = run_cli(
-            ["mlm_lab.train", *RUN, "tracking.experiment=gone", "tracking.flush_timeout=2", f"tracking.uri={proxy.url}"], cwd=tmp_path
+            ["mlm_lab.apps.train", *RUN, "tracking.experiment=gone", "tracking.flush_timeout=2", f"tracking.uri={proxy.url}"], cwd=tmp_path
         )
         out = result.stdout + result.stderr
         assert result.returncode == 0, out[-5000:]  # training finished: its outputs are on disk
@@ -150,7 +150,7 @@ def test_a_store_that_never_comes_back_leaves_a_journal_that_mlm_upload_sends_la
         assert run.info.status == "RUNNING" and 0 < len(before) < 8 and before == [5, 10, 15, 20, 25, 30, 35][: len(before)]
 
         proxy.healed = True  # the store is back
-        sent = run_cli(["mlm_lab.upload", f"journal={journal}"], cwd=tmp_path)
+        sent = run_cli(["mlm_lab.apps.upload", f"journal={journal}"], cwd=tmp_path)
         assert sent.returncode == 0, sent.stdout[-3000:] + sent.stderr[-3000:]
         again = replay(journal.parent)  # the run's folder works too
 

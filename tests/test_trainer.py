@@ -9,12 +9,12 @@ import torch
 
 from mlm_lab.data.arithmetic_task import ArithmeticTask
 from mlm_lab.errors import ConfigError
-from mlm_lab.generation import Predictor
+from mlm_lab.evaluation.splits import evaluate_loss
 from mlm_lab.hardware import Hardware
 from mlm_lab.models.builders import gpt2
+from mlm_lab.predictor import Predictor
 from mlm_lab.tokenizers.char import CharTokenizer
 from mlm_lab.training.checkpoint import load_checkpoint
-from mlm_lab.training.evaluation import evaluate_loss
 from mlm_lab.training.optimizers import adamw, sgd
 from mlm_lab.training.schedules import constant, cosine_warmup
 from mlm_lab.training.signals import TrainingInterrupted

@@ -8,7 +8,8 @@ from mlm_lab.errors import ConfigError
 from mlm_lab.generation import GenerationParams, generate
 from mlm_lab.models.builders import gpt2, llama, mixtral
 from mlm_lab.models.config import TransformerConfig
-from mlm_lab.models.transformer import IGNORE_INDEX, Transformer
+from mlm_lab.models.transformer import Transformer
+from mlm_lab.targets import IGNORE_INDEX
 
 ARCHS = {"gpt2": gpt2, "llama": llama, "mixtral": mixtral}
 V = 13

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlm_lab.data.windows import batched, random_windows, scoring_windows
-from mlm_lab.models.transformer import IGNORE_INDEX
+from mlm_lab.targets import IGNORE_INDEX
 
 BOS, PAD = 1, 0
 

@@ -10,10 +10,10 @@ import torch
 
 from mlm_lab.data.arithmetic import Problem, generate_splits, require_memory, sample_problem, validate_spec
 from mlm_lab.data.arithmetic_format import ArithmeticFormat
+from mlm_lab.data.metrics import exact_match
 from mlm_lab.data.task import cannot_encode, require_batch_fits
 from mlm_lab.errors import require
-from mlm_lab.evaluation.exact_match import exact_match
-from mlm_lab.models.transformer import IGNORE_INDEX
+from mlm_lab.targets import IGNORE_INDEX
 
 
 class ArithmeticTask:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mlm_lab.cache import cache_root
 from mlm_lab.data.sources import file_sha256, sibling_key
 from mlm_lab.errors import ConfigError, require
+from mlm_lab.storage import cache_root
 
 ATTEMPTS = 3  # connections per fetch; each one after a drop resumes where the last stopped
 _BLOCK = 1 << 20

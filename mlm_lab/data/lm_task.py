@@ -10,15 +10,15 @@ from pathlib import Path
 
 import torch
 
-from mlm_lab.cache import cache_root
 from mlm_lab.data.corpus import Corpus
+from mlm_lab.data.metrics import text_metrics
 from mlm_lab.data.plain_format import PlainTextFormat
 from mlm_lab.data.task import cannot_encode, require_batch_fits
 from mlm_lab.data.token_cache import TokenStream, cache_key, load_or_tokenize
 from mlm_lab.data.windows import batched, random_windows, scoring_windows
 from mlm_lab.errors import ConfigError, require
-from mlm_lab.evaluation.scoring import text_metrics
 from mlm_lab.generation import GenerationParams
+from mlm_lab.storage import cache_root
 from mlm_lab.tokenizers import tokenizer_sha256
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class LanguageModelingTask:
             hasattr(corpus, "load"),
             "data.corpus",
             f"is not a corpus but a {type(corpus).__name__} (a config without its _target_?)",
-            "give data.corpus a _target_ such as mlm_lab.data.corpora.TextCorpus, or choose a data config (e.g. data=text)",
+            "give data.corpus a _target_ such as mlm_lab.data.corpus_loaders.TextCorpus, or choose a data config (e.g. data=text)",
         )
         for key, value in (("block_size", block_size), ("batch_size", batch_size), ("max_new_tokens", max_new_tokens)):
             require(value > 0, f"data.{key}", f"must be positive, got {value}", f"set data.{key} to a positive integer")

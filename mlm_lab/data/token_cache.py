@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mlm_lab.cache import atomic_write_bytes
 from mlm_lab.data.task import cannot_encode
 from mlm_lab.data.windows import frame
+from mlm_lab.storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

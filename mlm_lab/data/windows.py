@@ -7,7 +7,7 @@ a new document's start carries no information, and it has no bytes behind it.
 import numpy as np
 import torch
 
-from mlm_lab.models.transformer import IGNORE_INDEX
+from mlm_lab.targets import IGNORE_INDEX
 
 
 def frame(tokenizer, document: str) -> list[int]:

@@ -8,14 +8,14 @@ Bits per byte divide the total nats by the UTF-8 bytes of the documents (separat
 and by ln 2, so models with different tokenizers are compared on the same text.
 """
 
-import math
 
 import torch
 import torch.nn.functional as F
 
+from mlm_lab.data.metrics import text_metrics
 from mlm_lab.data.windows import batched, frame, scoring_windows
 from mlm_lab.errors import check_type, require
-from mlm_lab.models.transformer import IGNORE_INDEX
+from mlm_lab.targets import IGNORE_INDEX
 
 
 @torch.no_grad()
@@ -56,9 +56,3 @@ def score_documents(model, tokenizer, documents: list[str], stride: int | None =
     nats, scored = score_tokens(model, tokens, block_size, stride, tokenizer.pad_id, tokenizer.bos_id, batch_size)
     n_bytes = sum(len(doc.encode("utf-8")) for doc in documents)
     return {**text_metrics(nats, scored, n_bytes), "tokens": scored, "bytes": n_bytes}
-
-
-def text_metrics(nats: float, scored: int, n_bytes: int) -> dict[str, float]:
-    """Loss per scored token, perplexity and bits per byte from total nats (the one definition of each)."""
-    loss = nats / max(scored, 1)
-    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "bits_per_byte": nats / max(n_bytes, 1) / math.log(2)}

@@ -11,7 +11,7 @@ from mlm_lab.models.transformer import Transformer
 BYTES_PER_PARAMETER = 16  # training in fp32: weights, gradients and AdamW's two moments
 
 
-def build(config: TransformerConfig) -> Transformer:
+def build_transformer(config: TransformerConfig) -> Transformer:
     """The model, once its parameters are known to fit in memory: torch would fail deep inside an allocation, or the OS kill the run."""
     n = config.approx_parameters()
     need, have = n * BYTES_PER_PARAMETER, memory_bytes()
@@ -39,7 +39,7 @@ def gpt2(
     gradient_checkpointing: bool = False,
 ) -> Transformer:
     """GPT-2: LayerNorm, GELU MLP, learned absolute positions, tied embeddings."""
-    return build(
+    return build_transformer(
         TransformerConfig(
             vocab_size, context_length, d_model, n_layers, n_heads, None, d_ff, "layernorm", "gelu", "learned",
             bias=bias, dropout=dropout, tie_embeddings=tie_embeddings, gradient_checkpointing=gradient_checkpointing,
@@ -61,7 +61,7 @@ def llama(
     gradient_checkpointing: bool = False,
 ) -> Transformer:
     """Llama: RMSNorm, SwiGLU, RoPE, no biases, optional grouped-query attention."""
-    return build(
+    return build_transformer(
         TransformerConfig(
             vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", "swiglu", "rope", rope_theta,
             bias=False, dropout=dropout, tie_embeddings=tie_embeddings, gradient_checkpointing=gradient_checkpointing,
@@ -86,7 +86,7 @@ def mixtral(
     gradient_checkpointing: bool = False,
 ) -> Transformer:
     """Mixtral: the Llama backbone with top-k routed SwiGLU experts and a load-balancing loss."""
-    return build(
+    return build_transformer(
         TransformerConfig(
             vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", "moe", "rope", rope_theta,
             bias=False, dropout=dropout, tie_embeddings=tie_embeddings, n_experts=n_experts, top_k=top_k,

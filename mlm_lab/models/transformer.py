@@ -16,8 +16,8 @@ from mlm_lab.models.mlp import GeluMLP, SwiGLU
 from mlm_lab.models.moe import MoE
 from mlm_lab.models.norms import make_norm
 from mlm_lab.models.rope import rope_tables
+from mlm_lab.targets import IGNORE_INDEX
 
-IGNORE_INDEX = -1  # target value that the loss skips (padding, prompt tokens)
 _MLPS = {"gelu": GeluMLP, "swiglu": SwiGLU, "moe": MoE}
 
 

@@ -18,7 +18,7 @@ import tokenizers
 from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
 
 from mlm_lab.errors import ConfigError, require
-from mlm_lab.tokenizers import cache
+from mlm_lab.tokenizers import model_cache
 from mlm_lab.tokenizers.base import check_ids, check_text, check_training_texts, check_user_specials, require_fitted, write_state
 
 BUILTIN = ("<pad>", "<bos>", "<eos>")
@@ -84,10 +84,10 @@ class ByteLevelBPETokenizer:
     def fit(self, texts: list[str]) -> None:
         """Train on the training documents, or reuse the cached model trained on the same text and settings."""
         check_training_texts(texts)
-        key = cache.training_key(
+        key = model_cache.training_key(
             texts, {"trainer": "hf_bytelevel_bpe", "version": tokenizers.__version__, "split": GPT4_SPLIT, **self.settings()}
         )
-        cached = cache.load(self.cache_dir, key, "tokenizer_hf.json", self.kind)
+        cached = model_cache.load(self.cache_dir, key, "tokenizer_hf.json", self.kind)
         self.cache_hit = cached is not None
         if cached is not None:
             self._load(cached.decode("utf-8"))
@@ -110,7 +110,7 @@ class ByteLevelBPETokenizer:
                 f"Fix: set tokenizer.vocab_size to {hf.get_vocab_size()} or less, lower tokenizer.min_frequency, or train on more text"
             )
         self._load(hf.to_str())
-        cache.store(self.cache_dir, key, "tokenizer_hf.json", self._hf.to_str().encode("utf-8"))
+        model_cache.store(self.cache_dir, key, "tokenizer_hf.json", self._hf.to_str().encode("utf-8"))
 
     @staticmethod
     def _untrained() -> tokenizers.Tokenizer:

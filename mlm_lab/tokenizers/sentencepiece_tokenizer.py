@@ -23,7 +23,7 @@ import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 
 from mlm_lab.errors import ConfigError, require
-from mlm_lab.tokenizers import cache
+from mlm_lab.tokenizers import model_cache
 from mlm_lab.tokenizers.base import check_ids, check_text, check_training_texts, check_user_specials, require_fitted, write_state
 
 MODEL_TYPES = ("bpe", "unigram")
@@ -149,12 +149,12 @@ class SentencePieceTokenizer:
     def fit(self, texts: list[str]) -> None:
         """Train on the training documents, or reuse the cached model trained on the same text and settings."""
         check_training_texts(texts)
-        key = cache.training_key(texts, self._cache_settings())
-        model = cache.load(self.cache_dir, key, "tokenizer.model", self.kind)
+        key = model_cache.training_key(texts, self._cache_settings())
+        model = model_cache.load(self.cache_dir, key, "tokenizer.model", self.kind)
         self.cache_hit = model is not None
         if model is None:
             model = self._train(texts)
-            cache.store(self.cache_dir, key, "tokenizer.model", model)
+            model_cache.store(self.cache_dir, key, "tokenizer.model", model)
         self._load(model)
 
     def _train(self, texts: list[str]) -> bytes:

@@ -94,6 +94,8 @@ class MlflowTracker:
     sweep_id: str | None = None  # multirun: the sweep's name; null derives it from the command, so a relaunch continues it
     flush_timeout: float = 60.0  # end of a run: seconds to wait for a failing store before leaving its writes in the journal
 
+    keeps_runs = True  # a class attribute, not a setting: runs can be resumed, rerun and reloaded from the store
+
     def __post_init__(self):
         require(bool(self.experiment), "tracking.experiment", "is empty", "set tracking.experiment to a name")
         require(self.register_as != "", "tracking.register_as", "is empty", "set a model name or null")

@@ -6,6 +6,7 @@ import contextlib
 class NullTracker:
     """The MLflow tracker's interface, doing nothing; nothing is registered."""
 
+    keeps_runs = False  # nothing to resume, rerun or reload from
     register_as = None
     resolved_uri = "none"
     experiment = "none"

@@ -105,7 +105,7 @@ class LanguageModelPyfunc(mlflow.pyfunc.PythonModel):
     """
 
     def load_context(self, context):
-        from mlm_lab.export import load_model_dir
+        from mlm_lab.model_dir import load_model_dir
 
         self.model_dir = context.artifacts["model_dir"]
         self.predictor, self.config = load_model_dir(self.model_dir)

@@ -104,7 +104,7 @@ class SweepCallback(Callback):
         self.closed = False
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from mlm_lab.builders import build
+        from mlm_lab.instantiate import build
         from mlm_lab.tracking.mlflow_tracker import MlflowTracker
 
         try:
@@ -194,7 +194,7 @@ def close_parent(sweep: Sweep, config: DictConfig) -> None:
     """Summarise the children on the parent (best child, its objective, the comparison report) and end it FINISHED."""
     import mlflow
 
-    from mlm_lab.tracking.compare import best_child, compare
+    from mlm_lab.tracking.comparison import best_child, compare
 
     client = mlflow.MlflowClient(sweep.tracking_uri)
     try:

@@ -1,6 +1,6 @@
 """DistributedDataParallel through torchrun: one process per device, gloo on CPU, nccl on CUDA.
 
-`torchrun --nproc_per_node=K -m mlm_lab.train ...` sets RANK, WORLD_SIZE and LOCAL_RANK; without
+`torchrun --nproc_per_node=K -m mlm_lab.apps.train ...` sets RANK, WORLD_SIZE and LOCAL_RANK; without
 them the run is a single process and every helper here is a no-op.
 """
 

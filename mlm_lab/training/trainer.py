@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from mlm_lab.errors import require
+from mlm_lab.evaluation.splits import evaluate_split, samples_text
 from mlm_lab.training.budget import Budget
 from mlm_lab.training.checkpoint import Checkpointer
 from mlm_lab.training.distributed import Distributed
-from mlm_lab.training.evaluation import evaluate_split, samples_text
 from mlm_lab.training.progress import Progress
 from mlm_lab.training.rng import rng_state, set_rng_state
 from mlm_lab.training.signals import StopOnSignal, TrainingInterrupted

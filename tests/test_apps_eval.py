@@ -16,7 +16,7 @@ def text_model(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("stories")
     uri = sqlite_uri(workdir)
     args = [
-        "mlm_lab.train",
+        "mlm_lab.apps.train",
         "experiment=tinystories",
         *local_data("text"),
         "tokenizer.vocab_size=512",
@@ -41,7 +41,7 @@ def test_eval_scores_a_file_prints_and_logs_bits_per_byte(text_model, tmp_path):
     workdir, uri = text_model
     text = tmp_path / "story.txt"
     text.write_text("Once upon a time, there was a little dog. The dog was happy.\n")
-    result = run_cli(["mlm_lab.eval", "model=models:/stories/latest", f"data.path={text}", "stride=32"], cwd=workdir, tracking_uri=uri)
+    result = run_cli(["mlm_lab.apps.eval", "model=models:/stories/latest", f"data.path={text}", "stride=32"], cwd=workdir, tracking_uri=uri)
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])
     predictor, _ = load_registered("models:/stories/latest", uri)
@@ -55,7 +55,7 @@ def test_eval_scores_a_file_prints_and_logs_bits_per_byte(text_model, tmp_path):
 
 def test_eval_of_a_missing_file_names_the_override(text_model, tmp_path):
     workdir, uri = text_model
-    result = run_cli(["mlm_lab.eval", "model=models:/stories/latest", f"data.path={tmp_path / 'nope.txt'}"], cwd=workdir, tracking_uri=uri)
+    result = run_cli(["mlm_lab.apps.eval", "model=models:/stories/latest", f"data.path={tmp_path / 'nope.txt'}"], cwd=workdir, tracking_uri=uri)
     assert result.returncode != 0
     assert "data.path" in result.stdout + result.stderr and "nope.txt" in result.stdout + result.stderr
 
@@ -79,11 +79,11 @@ def test_pyfunc_score_mode_returns_one_row_per_text(text_model):
 
 def test_eval_without_a_file_rescores_the_runs_validation_split(text_model):
     workdir, uri = text_model
-    result = run_cli(["mlm_lab.eval", "model=models:/stories/latest", "log=false"], cwd=workdir, tracking_uri=uri)
+    result = run_cli(["mlm_lab.apps.eval", "model=models:/stories/latest", "log=false"], cwd=workdir, tracking_uri=uri)
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])
     client = MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("stories").experiment_id], "tags.`tokenizer.lossless` = 'true'")
     assert printed["val/bits_per_byte"] == pytest.approx(run.data.metrics["val/bits_per_byte"], rel=1e-4)
-    bad = run_cli(["mlm_lab.eval", "model=models:/stories/latest", "split=test"], cwd=workdir, tracking_uri=uri)
+    bad = run_cli(["mlm_lab.apps.eval", "model=models:/stories/latest", "split=test"], cwd=workdir, tracking_uri=uri)
     assert bad.returncode == 2 and "split" in bad.stdout + bad.stderr and "data.path" in bad.stdout + bad.stderr

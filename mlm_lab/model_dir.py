@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from mlm_lab.builders import build
-from mlm_lab.generation import Predictor
+from mlm_lab.instantiate import build
 from mlm_lab.models.loading import load_weights
+from mlm_lab.predictor import Predictor
 from mlm_lab.tokenizers import load_tokenizer
 from mlm_lab.training.checkpoint import load_checkpoint, save_checkpoint
 

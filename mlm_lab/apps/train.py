@@ -7,14 +7,15 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from mlm_lab.config import conf_dir, register_schemas
-from mlm_lab.errors import ConfigError
+from mlm_lab.apps.common import exit_on_config_error
+from mlm_lab.schemas import conf_dir, register_schemas
 
 register_schemas()
 log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
+@exit_on_config_error
 def main(cfg: DictConfig) -> float:
     from mlm_lab.runner import train
     from mlm_lab.training.checkpoint import CheckpointWriteError
@@ -23,9 +24,6 @@ def main(cfg: DictConfig) -> float:
 
     try:
         return train(cfg, overrides=list(HydraConfig.get().overrides.task))
-    except ConfigError as e:
-        log.error("%s", e)
-        sys.exit(2)
     except TrainingInterrupted as e:
         log.error(
             "interrupted: %s. The run is marked KILLED; continue it with: %s", e, getattr(e, "resume_command", "mlm-train resume=PATH")

@@ -1,7 +1,7 @@
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from mlm_lab.cli import quote_prompt_args
+from mlm_lab.apps.common import quote_prompt_args
 
 
 @pytest.mark.parametrize("prompt", ["12+34=", "9*9=", "it's = fine", "back\\slash", "ends\\", "quote\\'d", "Once upon a time"])

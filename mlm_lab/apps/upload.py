@@ -7,8 +7,8 @@ mlm-upload journal=outputs/DATE/TIME tracking_uri=http://127.0.0.1:5000
 import hydra
 from omegaconf import DictConfig
 
-from mlm_lab.cli import exit_on_config_error
-from mlm_lab.config import conf_dir
+from mlm_lab.apps.common import exit_on_config_error
+from mlm_lab.schemas import conf_dir
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="upload")

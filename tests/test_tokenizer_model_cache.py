@@ -2,8 +2,8 @@
 
 import logging
 
-from mlm_lab.cache import atomic_write_bytes, cache_root
-from mlm_lab.tokenizers import cache
+from mlm_lab.storage import atomic_write_bytes, cache_root
+from mlm_lab.tokenizers import model_cache as cache
 
 
 def test_cache_root_precedence(monkeypatch, tmp_path):
@@ -31,7 +31,7 @@ def test_training_key_depends_on_every_input():
 
 
 def test_load_and_store(tmp_path, caplog):
-    with caplog.at_level(logging.INFO, logger="mlm_lab.tokenizers.cache"):
+    with caplog.at_level(logging.INFO, logger="mlm_lab.tokenizers.model_cache"):
         assert cache.load(tmp_path, "k", "tokenizer.model", "test") is None
         cache.store(tmp_path, "k", "tokenizer.model", b"model")
         assert cache.load(tmp_path, "k", "tokenizer.model", "test") == b"model"
@@ -42,6 +42,6 @@ def test_load_and_store(tmp_path, caplog):
 def test_an_unwritable_cache_only_warns(tmp_path, caplog):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with caplog.at_level(logging.WARNING, logger="mlm_lab.tokenizers.cache"):
+    with caplog.at_level(logging.WARNING, logger="mlm_lab.tokenizers.model_cache"):
         cache.store(blocker, "k", "tokenizer.model", b"model")
     assert "could not write" in caplog.text

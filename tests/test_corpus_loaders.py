@@ -9,7 +9,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from mlm_lab.data.corpora import EOT, Cervantes, Mixture, TextCorpus, TinyStories, normalise_paragraphs, paragraph_break, tail_count
+from mlm_lab.data.corpus_loaders import EOT, Cervantes, Mixture, TextCorpus, TinyStories, normalise_paragraphs, paragraph_break, tail_count
 from mlm_lab.data.gutenberg import strip_gutenberg
 from mlm_lab.data.sources import read_documents
 from mlm_lab.errors import ConfigError
@@ -159,10 +159,10 @@ def test_mixture_from_config_loads_each_part(tmp_path):
     b = write(tmp_path / "b.txt", f"b1\n{EOT}\nb2\n{EOT}\n")
     cfg = OmegaConf.create(
         {
-            "_target_": "mlm_lab.data.corpora.Mixture",
+            "_target_": "mlm_lab.data.corpus_loaders.Mixture",
             "corpora": {
-                "a": {"_target_": "mlm_lab.data.corpora.TextCorpus", "path": a, "separator": EOT, "val_fraction": 0.5, "name": "a"},
-                "b": {"_target_": "mlm_lab.data.corpora.TextCorpus", "path": b, "separator": EOT, "val_fraction": 0.5, "name": "b"},
+                "a": {"_target_": "mlm_lab.data.corpus_loaders.TextCorpus", "path": a, "separator": EOT, "val_fraction": 0.5, "name": "a"},
+                "b": {"_target_": "mlm_lab.data.corpus_loaders.TextCorpus", "path": b, "separator": EOT, "val_fraction": 0.5, "name": "b"},
             },
             "shares": {"a": 3, "b": 1},
         }

@@ -1,9 +1,9 @@
 import torch
 
 from mlm_lab.data.arithmetic_format import ArithmeticFormat
-from mlm_lab.export import load_model_dir, write_model_dir
-from mlm_lab.generation import Predictor
+from mlm_lab.model_dir import load_model_dir, write_model_dir
 from mlm_lab.models.builders import llama
+from mlm_lab.predictor import Predictor
 from mlm_lab.tokenizers.char import CharTokenizer
 
 

@@ -1,8 +1,8 @@
 import pytest
 from omegaconf import OmegaConf
 
-from mlm_lab.builders import build
 from mlm_lab.errors import ConfigError
+from mlm_lab.instantiate import build
 
 
 def test_builds_partial_and_plain_targets():
@@ -56,20 +56,20 @@ def test_hydra_keys_of_the_wrong_type_name_the_key():
 
 
 def test_configs_nested_in_a_config_are_checked_too():
-    corpus = {"_target_": "mlm_lab.data.corpora.TinyStories", "path": "a.txt", "val_path": "b.txt"}
+    corpus = {"_target_": "mlm_lab.data.corpus_loaders.TinyStories", "path": "a.txt", "val_path": "b.txt"}
     task = {"_target_": "mlm_lab.data.lm_task.LanguageModelingTask", "corpus": corpus}
-    with pytest.raises(ConfigError, match=r"data\.corpus: mlm_lab\.data\.corpora\.TinyStories does not accept data\.corpus\.u"):
+    with pytest.raises(ConfigError, match=r"data\.corpus: mlm_lab\.data\.corpus_loaders\.TinyStories does not accept data\.corpus\.u"):
         build({**task, "corpus": {**corpus, "u": 1}}, "data")
     with pytest.raises(ConfigError, match=r"data\.corpus\.path: expected str or list of str, got 5\.5e\+16"):
         build({**task, "corpus": {**corpus, "path": 5.5e16}}, "data")
-    mixture = {"_target_": "mlm_lab.data.corpora.Mixture", "corpora": {"a": {**corpus, "val_path": [3]}}, "shares": {"a": 1}}
+    mixture = {"_target_": "mlm_lab.data.corpus_loaders.Mixture", "corpora": {"a": {**corpus, "val_path": [3]}}, "shares": {"a": 1}}
     with pytest.raises(ConfigError, match=r"data\.corpus\.corpora\.a\.val_path: expected"):
         build({**task, "corpus": mixture}, "data")
 
 
 def test_missing_and_unset_required_values_name_the_key():
-    text = {"_target_": "mlm_lab.data.corpora.TextCorpus"}
-    with pytest.raises(ConfigError, match=r"corpus\.path: is required by mlm_lab\.data\.corpora\.TextCorpus"):
+    text = {"_target_": "mlm_lab.data.corpus_loaders.TextCorpus"}
+    with pytest.raises(ConfigError, match=r"corpus\.path: is required by mlm_lab\.data\.corpus_loaders\.TextCorpus"):
         build(text, "corpus")
     with pytest.raises(ConfigError, match=r"corpus\.path: has no value \(\?\?\? in the config\)\. Fix: set corpus\.path="):
         build({**text, "path": "???"}, "corpus")

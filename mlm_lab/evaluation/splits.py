@@ -2,6 +2,8 @@
 
 import torch
 
+from mlm_lab.errors import require
+
 
 @torch.no_grad()
 def evaluate_loss(model, batches, hardware) -> float:
@@ -30,3 +32,15 @@ def evaluate_split(model, task, predictor, split: str, hardware) -> dict[str, fl
 def samples_text(prompts: list[str], completions: list[str]) -> str:
     """Prompts and their completions, one block each, as the samples artifacts show them."""
     return "".join(f"=== {p!r}\n{p}{c}\n\n" for p, c in zip(prompts, completions))
+
+
+def score_split(predictor, task, split: str | None, hardware) -> tuple[str, dict[str, float]]:
+    """Evaluate `predictor` on a split of a task set up with its tokenizer; None picks test, else val."""
+    split = split or (task.held_out_splits[0] if task.held_out_splits else "val")
+    require(
+        split in task.split_names,
+        "split",
+        f"is {split!r} but this task has the splits {list(task.split_names)}",
+        "pick one of them, or score a text file with data.path=FILE",
+    )
+    return split, evaluate_split(predictor.model, task, predictor, split, hardware)

@@ -1,6 +1,6 @@
 """A cache of trained tokenizer models, keyed by the training text and every setting that shapes the result.
 
-Entries live at `<cache root>/tokenizers/<key>/<filename>`; see `mlm_lab.cache.cache_root` for the root.
+Entries live at `<cache root>/tokenizers/<key>/<filename>`; see `mlm_lab.storage.cache_root` for the root.
 """
 
 import hashlib
@@ -8,7 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-from mlm_lab.cache import atomic_write_bytes, cache_root
+from mlm_lab.storage import atomic_write_bytes, cache_root
 
 log = logging.getLogger(__name__)
 

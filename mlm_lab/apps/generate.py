@@ -6,11 +6,12 @@ mlm-generate model=models:/arithmetic/latest prompt="12+34="
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from mlm_lab.cli import fix_argv
-from mlm_lab.config import conf_dir
+from mlm_lab.apps.common import exit_on_config_error, fix_argv
+from mlm_lab.schemas import conf_dir
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="generate")
+@exit_on_config_error
 def run(cfg: DictConfig) -> list[str]:
     from mlm_lab.tracking.mlflow_tracker import load_registered
 

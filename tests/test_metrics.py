@@ -1,6 +1,6 @@
 import pytest
 
-from mlm_lab.evaluation.exact_match import exact_match
+from mlm_lab.data.metrics import exact_match
 
 
 def test_overall_and_by_length():

@@ -1,5 +1,6 @@
-"""Exact-match accuracy, overall and bucketed by the length of the expected answer."""
+"""The metrics the tasks report: exact match (overall and by answer length), and loss, perplexity and bits per byte."""
 
+import math
 from collections import defaultdict
 
 
@@ -16,3 +17,9 @@ def exact_match(predictions: list[str], answers: list[str]) -> dict[str, float]:
     for length in sorted(hits):
         metrics[f"exact_match_len{length}"] = sum(hits[length]) / len(hits[length])
     return metrics
+
+
+def text_metrics(nats: float, scored: int, n_bytes: int) -> dict[str, float]:
+    """Loss per scored token, perplexity and bits per byte from total nats (the one definition of each)."""
+    loss = nats / max(scored, 1)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "bits_per_byte": nats / max(n_bytes, 1) / math.log(2)}

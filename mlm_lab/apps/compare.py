@@ -10,13 +10,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from mlm_lab.cli import exit_on_config_error
-from mlm_lab.config import conf_dir
+from mlm_lab.apps.common import exit_on_config_error
 from mlm_lab.errors import ConfigError
+from mlm_lab.schemas import conf_dir
 
 
 def run(cfg: DictConfig) -> list[Path]:
-    from mlm_lab.tracking.compare import compare, latest_sweep
+    from mlm_lab.tracking.comparison import compare, latest_sweep
     from mlm_lab.tracking.mlflow_tracker import MlflowTracker
 
     uri = MlflowTracker(uri=cfg.tracking_uri).resolved_uri

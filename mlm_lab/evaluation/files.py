@@ -1,0 +1,24 @@
+"""Scoring a model on text from outside its run: a file, a folder of files or a URL (what `mlm-eval data.path=` reads)."""
+
+from mlm_lab.data.download import resolve
+from mlm_lab.data.sources import read_documents
+
+
+def score_file(
+    predictor,
+    path: str,
+    *,
+    separator: str | None = None,
+    text_column: str = "text",
+    sha256: str | None = None,
+    cache_dir: str | None = None,
+    stride: int | None = None,
+) -> dict[str, float]:
+    """Loss, perplexity and bits per byte of the documents in `path`, scored by `predictor`.
+
+    `separator` splits a .txt file into documents; `text_column` names the text in .jsonl/.json/.csv/.parquet;
+    a URL is downloaded into `cache_dir` and checked against `sha256` when given.
+    """
+    local = resolve(path, cache_dir, sha256=sha256, key="data.path")
+    documents, _ = read_documents(local, text_column=text_column, separator=separator, key="data.path")
+    return predictor.score(documents, stride=stride)
