@@ -8,7 +8,7 @@ from mlm_lab.errors import ConfigError
 from mlm_lab.tracking.mlflow_tracker import MlflowTracker
 from mlm_lab.tracking.outbox import JOURNAL
 from mlm_lab.tracking.store import DEFAULT_URI
-from tests.conftest import sqlite_uri
+from tests.tracking_fixtures import fresh_store
 
 
 def test_uri_resolution_order(monkeypatch):
@@ -31,7 +31,7 @@ def test_empty_names_are_refused():
 @pytest.fixture
 def tracker(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # artifacts go to ./mlruns
-    return MlflowTracker(uri=sqlite_uri(tmp_path), experiment="unit", run_name="one")
+    return MlflowTracker(uri=fresh_store(tmp_path), experiment="unit", run_name="one")
 
 
 def test_a_run_logs_params_config_overrides_metrics_and_tags_then_finishes(tracker, tmp_path):

@@ -5,23 +5,11 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, ErrorCode
 
-from mlm_lab.data.arithmetic_format import ArithmeticFormat
-from mlm_lab.model_dir import write_model_dir
-from mlm_lab.models.builders import gpt2
-from mlm_lab.tokenizers.char import CharTokenizer
 from mlm_lab.tracking.pyfunc_model import PARAMS, SCORE_COLUMNS, InvalidInput, LanguageModelPyfunc, params_from_request, prompts_from_input
 from mlm_lab.tracking.registry import SIGNATURE
-
-
-def tiny_model_dir(directory):
-    """An untrained one-layer model's folder, as the runner exports it (seconds, no training)."""
-    torch.manual_seed(0)
-    tok = CharTokenizer()
-    model = gpt2(tok.vocab_size, context_length=16, d_model=16, n_layers=1, n_heads=2)
-    return write_model_dir(directory, model, tok, ArithmeticFormat(operand_width=2), {"max_new_tokens": 3}, {"name": "tiny"})
+from tests.tracking_fixtures import tiny_model_dir
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ from importlib.metadata import version
 import mlflow
 
 from mlm_lab.tracking.registry import PINNED, SIGNATURE, load_registered, log_model, register_into, requirements
-from tests.conftest import sqlite_uri
-from tests.test_pyfunc_model import tiny_model_dir
+from tests.tracking_fixtures import fresh_store, tiny_model_dir
 
 
 def test_requirements_pin_the_installed_versions_without_local_suffixes():
@@ -18,7 +17,7 @@ def test_requirements_pin_the_installed_versions_without_local_suffixes():
 
 def test_a_model_logged_into_a_finished_run_registers_and_reloads_from_the_store_alone(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    uri = sqlite_uri(tmp_path)
+    uri = fresh_store(tmp_path)
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("registry")
     with mlflow.start_run() as run:
