@@ -8,7 +8,7 @@ from mlm_lab.errors import ConfigError
 from mlm_lab.tracking.mlflow_tracker import MlflowTracker
 from mlm_lab.tracking.outbox import JOURNAL
 from mlm_lab.tracking.store import DEFAULT_URI
-from tests.tracking_fixtures import fresh_store
+from tests.tracking_fixtures import artifact_text, fresh_store
 
 
 def test_uri_resolution_order(monkeypatch):
@@ -49,8 +49,8 @@ def test_a_run_logs_params_config_overrides_metrics_and_tags_then_finishes(track
     assert run.data.params == {"model.d_model": "8", "api_key": "***"}
     assert run.data.tags["mine"] == "yes" and run.data.tags["stage"] == "fit" and "git_commit" in run.data.tags
     assert tracker.logged_overrides(tracker.run_id) == ["model.d_model=8", "hf_token=***"]  # redacted
-    assert mlflow.artifacts.load_text(f"runs:/{tracker.run_id}/samples.txt") == "hello"
-    assert yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{tracker.run_id}/config.yaml")) == config
+    assert artifact_text(tracker.resolved_uri, tracker.run_id, "samples.txt") == "hello"
+    assert yaml.safe_load(artifact_text(tracker.resolved_uri, tracker.run_id, "config.yaml")) == config
     assert {a.path for a in mlflow.MlflowClient().list_artifacts(tracker.run_id, "extra")} == {"extra/file.txt"}
     assert (tmp_path / "out" / JOURNAL).read_text().count("\n") >= 7  # header, 6 writes, the end
     assert tracker.outbox is None and tracker.caught_up(0)
@@ -72,7 +72,7 @@ def test_an_exception_ends_the_run_failed_with_its_error_and_a_resume_clears_it(
     assert resumed.info.status == "FINISHED" and resumed.data.tags["resumed"] == "step3"
     assert "error" not in resumed.data.tags and "error_type" not in resumed.data.tags
     assert resumed.data.params == {"a": "1"}  # params are write-once; the resumed config is an artifact
-    assert yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run_id}/resumes/step3/config.yaml")) == {"a": 2}
+    assert yaml.safe_load(artifact_text(tracker.resolved_uri, run_id, "resumes/step3/config.yaml")) == {"a": 2}
 
 
 def test_an_interruption_ends_the_run_killed(tracker):
@@ -93,6 +93,6 @@ def test_store_reads_of_past_runs(tracker, tmp_path):
         pass
     with pytest.raises(FileNotFoundError, match="no checkpoints/final.pt or checkpoints/latest.pt"):
         tracker.download_checkpoint(tracker.run_id, tmp_path / "down")
-    bare = mlflow.MlflowClient(tracker.resolved_uri).create_run(mlflow.get_experiment_by_name("unit").experiment_id)
+    bare = (client := mlflow.MlflowClient(tracker.resolved_uri)).create_run(client.get_experiment_by_name("unit").experiment_id)
     with pytest.raises(FileNotFoundError, match="no overrides.txt"):
         tracker.logged_overrides(bare.info.run_id)

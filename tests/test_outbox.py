@@ -2,14 +2,13 @@
 
 import json
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
 
 from mlm_lab.tracking.outbox import BATCH_POINTS, JOURNAL, Outbox, refused, send
 from mlm_lab.tracking.store import HTTP_RETRIES
 from tests.conftest import free_port
-from tests.tracking_fixtures import fresh_store
+from tests.tracking_fixtures import artifact_text, fresh_store
 
 
 class Recording(MlflowClient):
@@ -55,7 +54,7 @@ def test_every_write_is_in_the_journal_before_it_is_sent_and_arrives_in_order(ru
     stored = MlflowClient(uri)
     assert [(m.step, m.value) for m in stored.get_metric_history(run_id, "m0")] == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
     assert stored.get_run(run_id).data.tags["stage"] == "b"  # the later tag wins: order kept
-    assert mlflow.artifacts.load_text(f"runs:/{run_id}/t.txt") == "hi"
+    assert artifact_text(uri, run_id, "t.txt") == "hi"
 
 
 def test_a_batch_stops_at_mlflows_limit_on_points_per_request(run):

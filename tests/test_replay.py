@@ -2,7 +2,6 @@
 
 import json
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
 
@@ -10,7 +9,7 @@ from mlm_lab.errors import ConfigError
 from mlm_lab.tracking.outbox import JOURNAL
 from mlm_lab.tracking.replay import read_journal, replay, unsent
 from mlm_lab.tracking.store import HTTP_RETRIES
-from tests.tracking_fixtures import fresh_store
+from tests.tracking_fixtures import artifact_text, fresh_store
 
 
 def test_upload_refuses_a_missing_journal_and_an_unreachable_store(tmp_path, monkeypatch):
@@ -69,7 +68,7 @@ def test_a_journal_replayed_twice_sends_each_point_and_file_once(journal):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["stage"] == "fit" and run.info.end_time == 2000
     assert [a.path for a in client.list_artifacts(run_id, "checkpoints")] == ["checkpoints/latest.pt"]
-    assert mlflow.artifacts.load_text(f"runs:/{run_id}/samples.txt") == "samples"
+    assert artifact_text(uri, run_id, "samples.txt") == "samples"
 
 
 def test_only_what_the_store_lacks_is_unsent(journal):

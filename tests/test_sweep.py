@@ -10,7 +10,6 @@ from omegaconf import open_dict
 
 from mlm_lab.errors import ConfigError
 from mlm_lab.tracking import sweep as sweep_lib
-from mlm_lab.tracking.mlflow_tracker import MlflowTracker
 from mlm_lab.tracking.runs import DIRECTION_TAG, OBJECTIVE_TAG, OVERRIDES_TAG, SWEEP_TAG
 from mlm_lab.tracking.sweep import (
     Sweep,
@@ -24,7 +23,7 @@ from mlm_lab.tracking.sweep import (
     sweep_tracker,
 )
 from tests.conftest import compose_config, sqlite_uri
-from tests.tracking_fixtures import fresh_store
+from tests.tracking_fixtures import artifact_text, fresh_store
 
 
 def config(tmp_path, *overrides, swept: tuple[str, ...] = ()):
@@ -45,7 +44,7 @@ def here(tmp_path, monkeypatch):
 
 def test_the_sweep_tracker_is_made_from_the_configs_fields(here):
     tracker = sweep_tracker(config(here, "tracking.experiment=search"))
-    assert isinstance(tracker, MlflowTracker) and tracker.keeps_runs
+    assert tracker.keeps_runs and tracker.flush_timeout == 60
     assert tracker.resolved_uri == sqlite_uri(here) and tracker.experiment == "search"
     assert not sweep_tracker(config(here, "tracking=none")).keeps_runs
     cfg = config(here)
@@ -78,7 +77,7 @@ def test_a_relaunch_reopens_the_same_parent(here):
     parent = client.get_run(first.parent_run_id)
     assert parent.info.status == "RUNNING" and parent.data.tags["relaunched"] == "true"
     assert parent.data.tags[SWEEP_TAG] == first.sweep_id and parent.data.tags["mlm_lab.role"] == "sweep"
-    logged = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{first.parent_run_id}/sweep_config.yaml"))
+    logged = yaml.safe_load(artifact_text(first.tracking_uri, first.parent_run_id, "sweep_config.yaml"))
     assert logged["overrides"][-2:] == ["seed=3", "optimizer.lr=0.001,0.01"]
     other = config(here, "seed=4", swept=("optimizer.lr=0.001,0.01",))
     assert open_parent(sweep_tracker(other), other).parent_run_id != first.parent_run_id  # another command: another sweep

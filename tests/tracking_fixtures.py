@@ -32,6 +32,12 @@ def fresh_store(directory: Path) -> str:
     return sqlite_uri(Path(directory))
 
 
+def artifact_text(uri: str, run_id: str, path: str) -> str:
+    """A run's text artifact, read from the store `uri` (not MLflow's process-wide tracking URI, which other tests set)."""
+    with tempfile.TemporaryDirectory() as folder:
+        return Path(MlflowClient(uri).download_artifacts(run_id, path, folder)).read_text()
+
+
 def tiny_model_dir(directory: Path) -> Path:
     """An untrained one-layer model's folder, as the runner exports it (the same weights each call)."""
     torch.manual_seed(0)
