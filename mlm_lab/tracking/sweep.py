@@ -30,6 +30,7 @@ from mlm_lab.errors import require
 from mlm_lab.tracking.redact import redact_config, redact_overrides
 from mlm_lab.tracking.runs import DIRECTION_TAG as DIRECTION_TAG  # re-exported: the runner tags its runs through this module
 from mlm_lab.tracking.runs import OBJECTIVE_TAG, OVERRIDES_TAG, SWEEP_TAG, best_child, finished_children, short
+from mlm_lab.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def cpu_share() -> int | None:
     return max(1, cores // jobs) if jobs > 1 else None
 
 
-def sweep_tracker(config: DictConfig):
+def sweep_tracker(config: DictConfig) -> Tracker:
     """The tracker `config.tracking` names, made from its fields (the parent run is opened before any job builds one)."""
     from mlm_lab.tracking.mlflow_tracker import MlflowTracker
     from mlm_lab.tracking.null_tracker import NullTracker
