@@ -1,30 +1,14 @@
-import pandas as pd
+"""The MLflow tracker's run lifecycle and store reads, against a real sqlite store in tmp_path."""
+
+import mlflow
 import pytest
+import yaml
 
 from mlm_lab.errors import ConfigError
-from mlm_lab.tracking.mlflow_tracker import DEFAULT_URI, MlflowTracker, flatten
-from mlm_lab.tracking.pyfunc_model import prompts_from_input
-
-
-def test_flatten_uses_dotted_keys_for_every_leaf():
-    flat = flatten({"model": {"d_model": 128, "betas": [0.9, 0.98]}, "seed": 0, "empty": {}, "x": None})
-    assert flat == {"model.d_model": "128", "model.betas": "[0.9, 0.98]", "seed": "0", "empty": "{}", "x": "None"}
-
-
-def test_long_param_values_are_cut_to_mlflows_limit():
-    assert len(flatten({"a": "x" * 10000})["a"]) == 6000
-
-
-def test_prompts_from_every_input_shape():
-    assert prompts_from_input(["1+2=", "3+4="]) == ["1+2=", "3+4="]
-    assert prompts_from_input("1+2=") == ["1+2="]
-    assert prompts_from_input({"prompt": ["1+2="]}) == ["1+2="]
-    assert prompts_from_input(pd.DataFrame({"prompt": ["1+2="], "other": [1]})) == ["1+2="]
-    assert prompts_from_input(pd.DataFrame({0: ["1+2="]})) == ["1+2="]
-    with pytest.raises(ValueError, match="'prompt'"):
-        prompts_from_input(pd.DataFrame({"a": ["x"], "b": ["y"]}))
-    with pytest.raises(ValueError, match="prompt"):
-        prompts_from_input({"text": ["x"]})
+from mlm_lab.tracking.mlflow_tracker import MlflowTracker
+from mlm_lab.tracking.outbox import JOURNAL
+from mlm_lab.tracking.store import DEFAULT_URI
+from tests.tracking_fixtures import artifact_text, fresh_store
 
 
 def test_uri_resolution_order(monkeypatch):
@@ -40,3 +24,75 @@ def test_empty_names_are_refused():
         MlflowTracker(experiment="")
     with pytest.raises(ConfigError, match="tracking.register_as"):
         MlflowTracker(register_as="")
+    with pytest.raises(ConfigError, match="tracking.flush_timeout"):
+        MlflowTracker(flush_timeout=-1)
+
+
+@pytest.fixture
+def tracker(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # artifacts go to ./mlruns
+    return MlflowTracker(uri=fresh_store(tmp_path), experiment="unit", run_name="one")
+
+
+def test_a_run_logs_params_config_overrides_metrics_and_tags_then_finishes(tracker, tmp_path):
+    config = {"model": {"d_model": 8}, "api_key": "***"}
+    with tracker.run(config, ["model.d_model=8", "hf_token=secret"], tags={"mine": "yes"}, journal_dir=tmp_path / "out"):
+        tracker.log_metrics({"train/loss": 2.0}, step=1)
+        tracker.log_metrics({"train/loss": 1.5}, step=2)
+        tracker.set_tag("stage", "fit")
+        tracker.log_text("hello", "samples.txt")
+        (tmp_path / "file.txt").write_text("x")
+        tracker.log_artifact(tmp_path / "file.txt", "extra")
+        assert tracker.metric_history(["train/loss", "val/loss"]) == {"train/loss": [(1, 2.0), (2, 1.5)], "val/loss": []}
+    run = mlflow.MlflowClient(tracker.resolved_uri).get_run(tracker.run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == "one"
+    assert run.data.params == {"model.d_model": "8", "api_key": "***"}
+    assert run.data.tags["mine"] == "yes" and run.data.tags["stage"] == "fit" and "git_commit" in run.data.tags
+    assert tracker.logged_overrides(tracker.run_id) == ["model.d_model=8", "hf_token=***"]  # redacted
+    assert artifact_text(tracker.resolved_uri, tracker.run_id, "samples.txt") == "hello"
+    assert yaml.safe_load(artifact_text(tracker.resolved_uri, tracker.run_id, "config.yaml")) == config
+    assert {a.path for a in mlflow.MlflowClient().list_artifacts(tracker.run_id, "extra")} == {"extra/file.txt"}
+    assert (tmp_path / "out" / JOURNAL).read_text().count("\n") >= 7  # header, 6 writes, the end
+    assert tracker.outbox is None and tracker.caught_up(0)
+
+
+def test_an_exception_ends_the_run_failed_with_its_error_and_a_resume_clears_it(tracker):
+    class Stopped(RuntimeError):
+        tags = {"interrupted.step": "3"}
+
+    with pytest.raises(Stopped), tracker.run({"a": 1}, []):
+        raise Stopped("at step 3")
+    run_id = tracker.run_id
+    failed = mlflow.MlflowClient(tracker.resolved_uri).get_run(run_id)
+    assert failed.info.status == "FAILED"
+    assert failed.data.tags["error"] == "Stopped: at step 3" and failed.data.tags["interrupted.step"] == "3"
+    with tracker.run({"a": 2}, ["a=2"], resume_run_id=run_id, resume_note="step3"):
+        assert tracker.run_id == run_id
+    resumed = mlflow.MlflowClient(tracker.resolved_uri).get_run(run_id)
+    assert resumed.info.status == "FINISHED" and resumed.data.tags["resumed"] == "step3"
+    assert "error" not in resumed.data.tags and "error_type" not in resumed.data.tags
+    assert resumed.data.params == {"a": "1"}  # params are write-once; the resumed config is an artifact
+    assert yaml.safe_load(artifact_text(tracker.resolved_uri, run_id, "resumes/step3/config.yaml")) == {"a": 2}
+
+
+def test_an_interruption_ends_the_run_killed(tracker):
+    with pytest.raises(KeyboardInterrupt), tracker.run({}, []):
+        raise KeyboardInterrupt
+    assert mlflow.MlflowClient(tracker.resolved_uri).get_run(tracker.run_id).info.status == "KILLED"
+
+
+def test_store_reads_of_past_runs(tracker, tmp_path):
+    assert not tracker.run_exists("0" * 32)
+    with tracker.run({}, []):
+        (tmp_path / "latest.pt").write_bytes(b"latest")
+        tracker.log_artifact(tmp_path / "latest.pt", "checkpoints")
+    assert tracker.run_exists(tracker.run_id)
+    got = tracker.download_checkpoint(tracker.run_id, tmp_path / "down")
+    assert got.name == "latest.pt" and got.read_bytes() == b"latest"
+    with tracker.run({}, []):
+        pass
+    with pytest.raises(FileNotFoundError, match="no checkpoints/final.pt or checkpoints/latest.pt"):
+        tracker.download_checkpoint(tracker.run_id, tmp_path / "down")
+    bare = (client := mlflow.MlflowClient(tracker.resolved_uri)).create_run(client.get_experiment_by_name("unit").experiment_id)
+    with pytest.raises(FileNotFoundError, match="no overrides.txt"):
+        tracker.logged_overrides(bare.info.run_id)

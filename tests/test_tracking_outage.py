@@ -15,9 +15,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from mlm_lab.errors import ConfigError
-from mlm_lab.tracking.mlflow_tracker import HTTP_RETRIES
-from mlm_lab.tracking.replay import read_journal, replay
+from mlm_lab.tracking.replay import replay
 from mlm_lab.training.checkpoint import load_checkpoint
 from tests.conftest import TINY, mlflow_server, run_cli
 
@@ -171,28 +169,3 @@ def test_a_store_that_never_comes_back_leaves_a_journal_that_mlm_upload_sends_la
     mlflow.set_tracking_uri(server)
     predictor = mlflow.pyfunc.load_model(f"models:/arithmetic/{versions[0].version}").unwrap_python_model().predictor
     assert len(predictor.complete(["12+34="])) == 1
-
-
-def test_upload_refuses_a_missing_journal_and_an_unreachable_store(tmp_path, monkeypatch):
-    with pytest.raises(ConfigError, match="no such file"):
-        replay(tmp_path)
-    for name in HTTP_RETRIES:
-        monkeypatch.setenv(name, "0")  # refused at once (and the variables are restored after the test)
-    journal = tmp_path / "tracking_journal.jsonl"
-    journal.write_text(json.dumps({"op": "run", "run_id": "0" * 32, "tracking_uri": "http://127.0.0.1:9"}) + "\n")
-    with pytest.raises(ConfigError, match=r"http://127.0.0.1:9 .*Fix: .*tracking_uri=URI"):
-        replay(journal)
-    journal.write_text("not json\n" + journal.read_text())
-    with pytest.raises(ConfigError, match="line 1 is not JSON"):
-        replay(journal)
-
-
-def test_a_journal_cut_by_a_kill_is_read_up_to_its_last_whole_line(tmp_path):
-    journal = tmp_path / "tracking_journal.jsonl"
-    header = {"op": "run", "run_id": "a" * 32, "tracking_uri": "sqlite:///x.db"}
-    point = {"op": "metrics", "step": 5, "timestamp": 1, "values": {"train/loss": 2.5}}
-    journal.write_text(json.dumps(header) + "\n" + json.dumps(point) + "\n" + '{"op": "metrics", "st')
-    assert read_journal(journal) == [(header, [point])]
-    journal.write_text(json.dumps(point) + "\n")
-    with pytest.raises(ConfigError, match="no run header before line 1"):
-        read_journal(journal)

@@ -17,9 +17,9 @@ from mlm_lab.schemas import conf_dir
 
 def run(cfg: DictConfig) -> list[Path]:
     from mlm_lab.tracking.comparison import compare, latest_sweep
-    from mlm_lab.tracking.mlflow_tracker import MlflowTracker
+    from mlm_lab.tracking.store import resolve_uri
 
-    uri = MlflowTracker(uri=cfg.tracking_uri).resolved_uri
+    uri = resolve_uri(cfg.tracking_uri)
     if not cfg.experiment and not cfg.sweep:
         raise ConfigError("nothing to compare. Fix: pass experiment=NAME (its runs) and/or sweep=<parent run id>|latest")
     if cfg.sweep == "latest" and not cfg.experiment:

@@ -22,7 +22,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     from mlm_lab.evaluation.splits import score_split
     from mlm_lab.hardware import Device, Hardware
     from mlm_lab.instantiate import build
-    from mlm_lab.tracking.mlflow_tracker import MlflowTracker, load_registered
+    from mlm_lab.tracking.mlflow_tracker import MlflowTracker
+    from mlm_lab.tracking.registry import load_registered
 
     predictor, run_config = load_registered(cfg.model, cfg.tracking_uri)
     if cfg.data.get("path"):

@@ -13,7 +13,7 @@ from mlm_lab.schemas import conf_dir
 @hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="generate")
 @exit_on_config_error
 def run(cfg: DictConfig) -> list[str]:
-    from mlm_lab.tracking.mlflow_tracker import load_registered
+    from mlm_lab.tracking.registry import load_registered
 
     predictor, _ = load_registered(cfg.model, cfg.tracking_uri)
     prompts = OmegaConf.to_container(cfg.prompt) if OmegaConf.is_list(cfg.prompt) else [cfg.prompt]

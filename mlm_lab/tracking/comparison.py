@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlm_lab.reports import plots
-from mlm_lab.tracking.sweep import DIRECTION_TAG, OBJECTIVE_TAG, finished_children, short
+from mlm_lab.tracking.runs import DIRECTION_TAG, OBJECTIVE_TAG, short
 
 log = logging.getLogger(__name__)
 
@@ -168,15 +168,6 @@ def compare(
             client.log_artifact(parent_run_id, str(path), sub)
     log.info("comparison of %d runs written to %s", len(runs), output_dir)
     return written
-
-
-def best_child(client, parent_run_id: str):
-    """The FINISHED child run with the best objective (by its own objective and direction tags), or None."""
-    scored = [r for r in finished_children(client, parent_run_id) if r.data.tags.get(OBJECTIVE_TAG) in r.data.metrics]
-    if not scored:
-        return None
-    sign = -1.0 if scored[0].data.tags.get(DIRECTION_TAG) == "maximize" else 1.0
-    return min(scored, key=lambda r: sign * r.data.metrics[r.data.tags[OBJECTIVE_TAG]])
 
 
 def latest_sweep(tracking_uri: str, experiment: str) -> str:

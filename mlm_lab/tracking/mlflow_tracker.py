@@ -1,86 +1,31 @@
-"""MLflow tracking: one run per training job, its params, metrics, artifacts and registered model."""
+"""MLflow tracking: one run per training job, its params, metrics, artifacts and registered model.
+
+What is logged where lives beside it: the flat params and git state (`params.py`), the store's
+address and checks (`store.py`), the registered model (`registry.py`) and the queue that sends
+every write of a started run (`outbox.py`).
+"""
 
 import contextlib
 import logging
-import os
 import random
 import shlex
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-from mlm_lab.errors import ConfigError, require
+from mlm_lab.errors import require
+from mlm_lab.tracking import store
 from mlm_lab.tracking.outbox import JOURNAL, Outbox
+from mlm_lab.tracking.params import flatten, git_state
 from mlm_lab.tracking.redact import redact_overrides
+from mlm_lab.tracking.registry import load_registered, log_model, register_into
 
 log = logging.getLogger(__name__)
 
-DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow's own default store (since MLflow 3.7), relative to the working directory
-MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
-_ENTRY = Path(__file__).with_name("pyfunc_entry.py")
-# MLflow's HTTP client retries a request 7 times over minutes by default; the outbox retries instead.
-HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
-SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("string")]),
-    outputs=Schema([ColSpec("string")]),
-    params=ParamSchema(
-        [
-            ParamSpec("max_new_tokens", "long", None),
-            ParamSpec("temperature", "double", None),
-            ParamSpec("top_k", "long", None),
-            ParamSpec("top_p", "double", None),
-            ParamSpec("seed", "long", None),
-            ParamSpec("num_samples", "long", None),
-            ParamSpec("stop", "string", [], shape=(-1,)),  # an empty list: no stop strings
-            ParamSpec("mode", "string", "generate"),  # "score": loss, perplexity, bits per byte of each input text
-            ParamSpec("stride", "long", None),  # with mode=score: scoring window stride (null: context length)
-        ]
-    ),
-)
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
-    """Dotted keys for every leaf of a nested dict (`{"model": {"d_model": 128}}` -> `model.d_model`)."""
-    flat: dict[str, str] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = str(value)[:MAX_PARAM_LENGTH]
-    return flat
-
-
-def git_state() -> dict[str, str]:
-    """Commit and dirty flag of the repository this package runs from, when it is one."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return {"git_commit": "unknown", "git_dirty": "unknown"}
-    if commit.returncode != 0:
-        return {"git_commit": "unknown", "git_dirty": "unknown"}
-    return {"git_commit": commit.stdout.strip(), "git_dirty": str(bool(status.stdout.strip())).lower()}
-
-
-def few_http_retries(uri: str) -> None:
-    """For a server: MLflow's client gives up on a request in seconds, not minutes (unless MLFLOW_HTTP_* say otherwise).
-
-    The outbox retries writes itself; one request must not stall a training step for minutes.
-    """
-    if urllib.parse.urlparse(uri).scheme in ("http", "https"):
-        for name, value in HTTP_RETRIES.items():
-            os.environ.setdefault(name, value)
+__all__ = ["MlflowTracker", "load_registered"]  # load_registered: the import path apps and tests have used
 
 
 @dataclass
@@ -107,7 +52,7 @@ class MlflowTracker:
     @property
     def resolved_uri(self) -> str:
         """`tracking.uri`, else MLFLOW_TRACKING_URI, else MLflow's default sqlite store in the working directory."""
-        return self.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+        return store.resolve_uri(self.uri)
 
     @contextlib.contextmanager
     def run(
@@ -129,7 +74,7 @@ class MlflowTracker:
         """
         # Set every time: an earlier run in this process (a sweep, a test) may have set another store.
         mlflow.set_tracking_uri(self.resolved_uri)
-        few_http_retries(self.resolved_uri)
+        store.few_http_retries(self.resolved_uri)
         if resume_run_id is None:
             mlflow.set_experiment(self.experiment)
             state = random.getstate()  # MLflow draws random run names from `random`, which the runner has seeded
@@ -202,33 +147,10 @@ class MlflowTracker:
 
     def check_reachable(self, timeout: float = 10.0) -> None:
         """Refuse, before any work, a tracking server that does not answer or a sqlite file that cannot be created."""
-        uri = self.resolved_uri
-        scheme = urllib.parse.urlparse(uri).scheme
-        if scheme in ("http", "https"):
-            try:  # any HTTP answer (even 401 or 404) means a server is there
-                urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
-            except urllib.error.HTTPError:
-                pass
-            except (OSError, ValueError) as e:
-                raise ConfigError(
-                    f"tracking.uri: the tracking server {uri} does not answer ({getattr(e, 'reason', e)}). Fix: start it "
-                    "(mlflow server --backend-store-uri sqlite:///mlflow.db -h 127.0.0.1 -p 5000), point tracking.uri at a "
-                    "running one, or use the local default tracking.uri=sqlite:///mlflow.db"
-                ) from None
-        elif scheme in ("", "file"):
-            raise ConfigError(
-                f"tracking.uri: {uri} is a folder path (MLflow's file store, which it no longer develops). "
-                "Fix: tracking.uri=sqlite:///mlflow.db (a file here) or an http(s) tracking server"
-            )
-        elif scheme == "sqlite":
-            folder = Path(uri.removeprefix("sqlite:///")).parent
-            if not folder.is_dir():
-                raise ConfigError(
-                    f"tracking.uri: the folder of the sqlite store {uri} does not exist ({folder}). Fix: create it, or "
-                    "use tracking.uri=sqlite:///mlflow.db (the working directory)"
-                )
+        store.check_reachable(self.resolved_uri, timeout)
 
     def run_exists(self, run_id: str) -> bool:
+        """Whether the store holds run `run_id`."""
         mlflow.set_tracking_uri(self.resolved_uri)
         try:
             mlflow.get_run(run_id)
@@ -258,7 +180,8 @@ class MlflowTracker:
             raise FileNotFoundError(f"run {run_id} has no overrides.txt artifact") from None
         return [line for line in text.splitlines() if line.strip()]
 
-    def log_metrics(self, metrics: dict, step: int) -> None:
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Queue metric points at `step` (sent in batches)."""
         # Sent in batches by the outbox's thread: a synchronous write to the sqlite store costs ~20 ms,
         # a fifth of a step of the arithmetic model (bench/tracking_overhead.py).
         values = {k: float(v) for k, v in metrics.items()}
@@ -285,15 +208,19 @@ class MlflowTracker:
         return load_registered(model_uri, self.resolved_uri)[0]
 
     def set_tag(self, key: str, value: str) -> None:
+        """Queue one tag of the active run."""
         self.set_tags({key: value})
 
     def set_tags(self, tags: dict[str, str]) -> None:
+        """Queue tags of the active run (values written as strings)."""
         self.outbox.put({"op": "tags", "tags": {k: str(v) for k, v in tags.items()}})
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Queue a local file as an artifact under `artifact_path`."""
         self.outbox.put({"op": "artifact", "path": str(Path(path).resolve()), "artifact_path": artifact_path})
 
     def log_text(self, text: str, artifact_file: str) -> None:
+        """Queue `text` as the artifact `artifact_file`."""
         self.outbox.put({"op": "text", "text": text, "artifact_file": artifact_file})
 
     def register(self, model_dir: str | Path, input_example: list[str]) -> str | None:
@@ -309,43 +236,3 @@ class MlflowTracker:
                 log.warning("tracking: registering the model failed (%s); it waits in the outbox", e)
         self.outbox.put(op)
         return None
-
-
-def register_into(run_id: str, op: dict) -> str:
-    """A model that waited in the outbox or a journal: logged into its run from another thread or process."""
-    with mlflow.start_run(run_id=run_id):  # MLflow's active-run stack is per thread: the training thread's is untouched
-        return log_model(op)
-
-
-def log_model(op: dict) -> str:
-    """Log `op["model_dir"]` as a pyfunc model of the active run, registered as `op["name"]`: `models:/NAME/VERSION`."""
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(_ENTRY),
-        artifacts={"model_dir": op["model_dir"]},
-        signature=SIGNATURE,
-        input_example=op["input_example"],
-        pip_requirements=_requirements(),
-        registered_model_name=op["name"],
-    )
-    return f"models:/{op['name']}/{info.registered_model_version}"
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    pins = []
-    for dist in ("torch", "mlflow", "hydra-core", "omegaconf", "numpy", "pandas"):
-        try:
-            pins.append(f"{dist}=={version(dist).split('+')[0]}")
-        except PackageNotFoundError:
-            pins.append(dist)
-    return pins
-
-
-def load_registered(uri: str, tracking_uri: str | None = None):
-    """Load a logged mlm_lab model (`models:/NAME/latest`, `runs:/ID/model`, a local folder) -> (predictor, config)."""
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-    python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
-    return python_model.predictor, python_model.config

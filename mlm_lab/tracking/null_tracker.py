@@ -1,10 +1,13 @@
 """A tracker that records nothing: for DDP ranks other than 0, and `tracking=none` (e.g. to measure logging overhead)."""
 
 import contextlib
+from pathlib import Path
+
+NO_RUNS = "tracking=none keeps no runs"
 
 
 class NullTracker:
-    """The MLflow tracker's interface, doing nothing; nothing is registered."""
+    """The `Tracker` protocol, doing nothing; nothing is registered and no run can be fetched back."""
 
     keeps_runs = False  # nothing to resume, rerun or reload from
     register_as = None
@@ -15,36 +18,64 @@ class NullTracker:
         self.run_id: str | None = None
 
     @contextlib.contextmanager
-    def run(self, config: dict, overrides: list[str], resume_run_id: str | None = None, resume_note: str = "", **options):
+    def run(
+        self,
+        config: dict,
+        overrides: list[str],
+        resume_run_id: str | None = None,
+        resume_note: str = "",
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        journal_dir: str | Path | None = None,
+    ):
+        """No run: the body runs as it is (a resumed checkpoint keeps its run id)."""
         self.run_id = resume_run_id
         yield self
 
-    def check_reachable(self) -> None:
-        pass
+    def check_reachable(self, timeout: float = 10.0) -> None:
+        """There is no store to reach."""
 
     def caught_up(self, timeout: float = 60.0) -> bool:
+        """Always: nothing is waiting."""
         return True
 
     def run_exists(self, run_id: str) -> bool:
-        return False  # no store: `rerun=` and `resume=<run id>` then say so with their fix
+        """Never: `rerun=` and `resume=<run id>` then say so with their fix."""
+        return False
 
-    def download_checkpoint(self, run_id: str, directory):
-        raise FileNotFoundError("tracking=none keeps no runs to fetch checkpoints from; pass the checkpoint file")
+    def download_checkpoint(self, run_id: str, directory: str | Path) -> Path:
+        """Refused: there is no run to fetch from."""
+        raise FileNotFoundError(f"{NO_RUNS} to fetch checkpoints from; pass the checkpoint file")
 
-    def metric_history(self, names: list[str]) -> dict:
-        return {}
+    def logged_overrides(self, run_id: str) -> list[str]:
+        """Refused: there is no run to read from."""
+        raise FileNotFoundError(f"{NO_RUNS} to read the overrides of run {run_id} from; set tracking.uri to the store that holds it")
 
-    def log_metrics(self, metrics: dict, step: int) -> None:
-        pass
+    def metric_history(self, names: list[str]) -> dict[str, list[tuple[int, float]]]:
+        """No points for any metric."""
+        return {name: [] for name in names}
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Dropped."""
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        pass
+        """Dropped."""
 
-    def log_artifact(self, path, artifact_path: str | None = None) -> None:
-        pass
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Dropped."""
 
     def set_tag(self, key: str, value: str) -> None:
-        pass
+        """Dropped."""
 
-    def set_tags(self, tags: dict) -> None:
-        pass
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Dropped."""
+
+    def register(self, model_dir: str | Path, input_example: list[str]) -> str | None:
+        """Nothing is registered: None."""
+        return None
+
+    def load(self, model_uri: str):
+        """Refused: there is no store to load a registered model from."""
+        raise FileNotFoundError(
+            f"{NO_RUNS} or models to load {model_uri} from; load it with mlm-generate model=URI tracking_uri=STORE, or track runs"
+        )

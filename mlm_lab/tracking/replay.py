@@ -13,8 +13,9 @@ import mlflow
 from mlflow import MlflowClient
 
 from mlm_lab.errors import ConfigError
-from mlm_lab.tracking.mlflow_tracker import few_http_retries, register_into
 from mlm_lab.tracking.outbox import JOURNAL, send
+from mlm_lab.tracking.registry import register_into
+from mlm_lab.tracking.store import few_http_retries
 
 log = logging.getLogger(__name__)
 

@@ -26,14 +26,13 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from mlm_lab.errors import require
 from mlm_lab.tracking.redact import redact_config, redact_overrides
+from mlm_lab.tracking.runs import DIRECTION_TAG as DIRECTION_TAG  # re-exported: the runner tags its runs through this module
+from mlm_lab.tracking.runs import OBJECTIVE_TAG, OVERRIDES_TAG, SWEEP_TAG, best_child, finished_children, short
+from mlm_lab.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
-
-SWEEP_TAG = "mlm_lab.sweep_id"  # on the parent and on every child
-OVERRIDES_TAG = "mlm_lab.job_overrides"  # on each child: its overrides, sorted, space-separated
-OBJECTIVE_TAG = "mlm_lab.objective"  # on each child: the metric the sweep optimises (e.g. val/exact_match)
-DIRECTION_TAG = "mlm_lab.objective_direction"  # maximize | minimize
 
 
 @dataclass
@@ -96,6 +95,18 @@ def cpu_share() -> int | None:
     return max(1, cores // jobs) if jobs > 1 else None
 
 
+def sweep_tracker(config: DictConfig) -> Tracker:
+    """The tracker `config.tracking` names, made from its fields (the parent run is opened before any job builds one)."""
+    from mlm_lab.tracking.mlflow_tracker import MlflowTracker
+    from mlm_lab.tracking.null_tracker import NullTracker
+
+    fields = OmegaConf.to_container(config.tracking, resolve=True)
+    target = fields.pop("_target_", None)
+    kinds = {f"{kind.__module__}.{kind.__qualname__}": kind for kind in (MlflowTracker, NullTracker)}
+    require(target in kinds, "tracking._target_", f"is {target!r}, not a tracker a sweep knows", "use tracking=mlflow or tracking=none")
+    return kinds[target](**fields)
+
+
 class SweepCallback(Callback):
     """Opens the parent run when a tracked multirun starts; summarises and closes it when it ends."""
 
@@ -104,12 +115,9 @@ class SweepCallback(Callback):
         self.closed = False
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from mlm_lab.instantiate import build
-        from mlm_lab.tracking.mlflow_tracker import MlflowTracker
-
         try:
-            tracker = build(config.tracking, "tracking")
-            if not isinstance(tracker, MlflowTracker):
+            tracker = sweep_tracker(config)
+            if not tracker.keeps_runs:
                 return  # tracking=none: nothing to nest
             tracker.check_reachable()
             self.sweep = open_parent(tracker, config)
@@ -194,7 +202,7 @@ def close_parent(sweep: Sweep, config: DictConfig) -> None:
     """Summarise the children on the parent (best child, its objective, the comparison report) and end it FINISHED."""
     import mlflow
 
-    from mlm_lab.tracking.comparison import best_child, compare
+    from mlm_lab.tracking.comparison import compare
 
     client = mlflow.MlflowClient(sweep.tracking_uri)
     try:
@@ -213,14 +221,6 @@ def close_parent(sweep: Sweep, config: DictConfig) -> None:
     if "error" in client.get_run(sweep.parent_run_id).data.tags:  # from an earlier, interrupted launch of this sweep
         client.delete_tag(sweep.parent_run_id, "error")
     client.set_terminated(sweep.parent_run_id, status="FINISHED")
-
-
-def finished_children(client, parent_run_id: str) -> list:
-    """The FINISHED child runs of a sweep's parent."""
-    experiment_id = client.get_run(parent_run_id).info.experiment_id
-    return client.search_runs(
-        [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'FINISHED'", max_results=50000
-    )
 
 
 def finished_child(client, sweep: Sweep, overrides: str):
@@ -244,15 +244,6 @@ def child_tags(sweep: Sweep, overrides: list[str]) -> dict[str, str]:
         "mlm_lab.job_num": str(job),
         "mlflow.runName": f"job{job} " + " ".join(shown) if shown else f"job{job}",
     }
-
-
-def short(value: str) -> str:
-    """A float written with 4 significant digits (`0.0013915971` -> `0.001392`); anything else as it is."""
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return value if number.is_integer() or len(value) <= 6 else f"{number:.4g}"
 
 
 def finished_objective(sweep: Sweep, overrides: list[str]) -> float | None:

@@ -1,0 +1,56 @@
+"""The tracking store: which one a run uses, whether it is there before any work, how long one request may take."""
+
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from mlm_lab.errors import ConfigError
+
+DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow's own default store (since MLflow 3.7), relative to the working directory
+# MLflow's HTTP client retries a request 7 times over minutes by default; the outbox retries instead.
+HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+def resolve_uri(uri: str | None) -> str:
+    """`uri`, else MLFLOW_TRACKING_URI, else MLflow's default sqlite store in the working directory."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def few_http_retries(uri: str) -> None:
+    """For a server: MLflow's client gives up on a request in seconds, not minutes (unless MLFLOW_HTTP_* say otherwise).
+
+    The outbox retries writes itself; one request must not stall a training step for minutes.
+    """
+    if urllib.parse.urlparse(uri).scheme in ("http", "https"):
+        for name, value in HTTP_RETRIES.items():
+            os.environ.setdefault(name, value)
+
+
+def check_reachable(uri: str, timeout: float = 10.0) -> None:
+    """Refuse, before any work, a tracking server that does not answer or a sqlite file that cannot be created."""
+    scheme = urllib.parse.urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        try:  # any HTTP answer (even 401 or 404) means a server is there
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
+        except urllib.error.HTTPError:
+            pass
+        except (OSError, ValueError) as e:
+            raise ConfigError(
+                f"tracking.uri: the tracking server {uri} does not answer ({getattr(e, 'reason', e)}). Fix: start it "
+                "(mlflow server --backend-store-uri sqlite:///mlflow.db -h 127.0.0.1 -p 5000), point tracking.uri at a "
+                "running one, or use the local default tracking.uri=sqlite:///mlflow.db"
+            ) from None
+    elif scheme in ("", "file"):
+        raise ConfigError(
+            f"tracking.uri: {uri} is a folder path (MLflow's file store, which it no longer develops). "
+            "Fix: tracking.uri=sqlite:///mlflow.db (a file here) or an http(s) tracking server"
+        )
+    elif scheme == "sqlite":
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            raise ConfigError(
+                f"tracking.uri: the folder of the sqlite store {uri} does not exist ({folder}). Fix: create it, or "
+                "use tracking.uri=sqlite:///mlflow.db (the working directory)"
+            )

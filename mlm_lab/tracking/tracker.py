@@ -1,0 +1,88 @@
+"""What the runner, the trainer and the apps may ask of a tracker; `MlflowTracker` and `NullTracker` provide it.
+
+Code that must behave differently without a store asks `keeps_runs`, never which class it holds.
+"""
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """Where a run's params, metrics, artifacts and model go (see MlflowTracker for what each call does)."""
+
+    keeps_runs: bool  # runs can be resumed, rerun and reloaded from this tracker's store
+    experiment: str
+    register_as: str | None  # the registered model's name; None registers nothing
+    run_id: str | None  # the active (or last) run's id
+
+    @property
+    def resolved_uri(self) -> str:
+        """The store this tracker writes to, as a URI (`none` without one)."""
+        ...
+
+    def run(
+        self,
+        config: dict,
+        overrides: list[str],
+        resume_run_id: str | None = None,
+        resume_note: str = "",
+        parent_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        journal_dir: str | Path | None = None,
+    ) -> AbstractContextManager["Tracker"]:
+        """A context in which the run is active; it ends FINISHED, or FAILED / KILLED on an exception."""
+        ...
+
+    def check_reachable(self, timeout: float = 10.0) -> None:
+        """Raise a ConfigError, before any work, when the store cannot be used."""
+        ...
+
+    def run_exists(self, run_id: str) -> bool:
+        """Whether the store holds run `run_id`."""
+        ...
+
+    def download_checkpoint(self, run_id: str, directory: str | Path) -> Path:
+        """The run's newest checkpoint file, fetched into `directory`."""
+        ...
+
+    def logged_overrides(self, run_id: str) -> list[str]:
+        """The command-line overrides run `run_id` was started with."""
+        ...
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Record metric values at `step`."""
+        ...
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Record `text` as the artifact `artifact_file`."""
+        ...
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Record a local file as an artifact under `artifact_path`."""
+        ...
+
+    def set_tag(self, key: str, value: str) -> None:
+        """Record one tag."""
+        ...
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Record tags."""
+        ...
+
+    def caught_up(self, timeout: float = 60.0) -> bool:
+        """Whether every write so far is in the store (waiting up to `timeout` s)."""
+        ...
+
+    def metric_history(self, names: list[str]) -> dict[str, list[tuple[int, float]]]:
+        """(step, value) points of each metric of the active run."""
+        ...
+
+    def register(self, model_dir: str | Path, input_example: list[str]) -> str | None:
+        """Register the exported model folder; its `models:/NAME/VERSION`, or None when it is not registered (yet)."""
+        ...
+
+    def load(self, model_uri: str):
+        """The predictor of a registered model."""
+        ...
