@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -60,3 +62,17 @@ def test_a_wrong_type_is_still_hydras_to_report_at_composition(tmp_path):
     result = run_cli(["mlm_lab.apps.train", "trainer.max_steps=abc"], cwd=tmp_path, tracking_uri=sqlite_uri(tmp_path))
     assert result.returncode == 1 and "trainer.max_steps" in result.stderr and "is not a key" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "app, argv, fix",
+    [
+        ("eval", ["model=models:/x/latest", "data.pth=book.txt"], "set data.path=book.txt"),
+        ("generate", ["model=models:/x/latest", "prompt=hi", "temprature=0.5"], "set temperature=0.5"),
+        ("compare", ["experiment=arithmetic", "max_run=5"], "set max_runs=5"),
+    ],
+)
+def test_the_other_apps_configs_get_the_closest_key_too(app, argv, fix):
+    unknown_override(conf_dir() / "apps", app, [*argv[:-1], "+data.n_test=5"] if app == "eval" else argv[:-1])  # valid: nothing
+    with pytest.raises(ConfigError, match=re.escape(f"Fix: {fix}")):
+        unknown_override(conf_dir() / "apps", app, argv)

@@ -135,10 +135,16 @@ def dotted_keys(node, prefix: str = "") -> list[str]:
 
 
 def closest_keys(key: str, candidates: list[str], n: int = 3) -> list[str]:
-    """Keys that end in the same name first (data.path: data.corpus.path), then the most alike by spelling."""
+    """Keys that end in the same name first (data.path: data.corpus.path), then the most alike by spelling.
+
+    Spelling is compared below the group (`lrr` against `lr`, `eps`): the group's name, shared by every candidate,
+    would make any two keys look alike.
+    """
     name = key.rsplit(".", 1)[-1]
     same_name = [c for c in candidates if c.rsplit(".", 1)[-1] == name]
-    alike = difflib.get_close_matches(key, candidates, n=n, cutoff=0.6)
+    group = key.split(".")[0] + "." if "." in key else ""
+    below = {c.removeprefix(group): c for c in candidates}
+    alike = [below[c] for c in difflib.get_close_matches(key.removeprefix(group), list(below), n=n, cutoff=0.6)]
     return list(dict.fromkeys(same_name + alike))[:n]
 
 
