@@ -3,8 +3,10 @@
 import pytest
 import torch
 from hydra.errors import ConfigCompositionException
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
+from mlm_lab.errors import ConfigError
 from mlm_lab.instantiate import build, check_signature
 from mlm_lab.schemas import conf_dir
 from tests.conftest import compose_config, local_data
@@ -107,3 +109,55 @@ def test_app_configs_compose():
     assert gen.model == "models:/x/latest" and gen.prompt == "1+2="
     ev = compose_config(["model=models:/x/latest"], config_name="eval", subdir="apps")
     assert ev.split is None and ev.stride is None and ev.log is True  # null: the task's held-out split, else val
+
+
+def test_debug_is_listed_last_and_off_unless_chosen():
+    defaults = OmegaConf.load(conf_dir() / "config.yaml").defaults
+    names = [next(iter(d)) if isinstance(d, DictConfig) else d for d in defaults]
+    assert names[-3:] == ["experiment", "hparams_search", "debug"] and defaults[-1].debug is None  # it overrides the experiment
+    assert choices("debug") == ["fast", "overfit"]
+
+
+@pytest.mark.parametrize("choice", choices("debug"))
+def test_debug_configs_are_global_overlays_with_their_command(choice):
+    text = (conf_dir() / "debug" / f"{choice}.yaml").read_text()
+    assert text.startswith("# @package _global_\n") and f"#   mlm-train debug={choice}\n" in text
+
+
+@pytest.mark.parametrize("experiment", choices("experiment"))
+def test_debug_fast_shrinks_the_model_and_the_budget_and_keeps_the_data(experiment):
+    cfg = compose_config([f"experiment={experiment}", "debug=fast", "output_dir=x"])
+    preset = compose_config([f"experiment={experiment}", "output_dir=x"])
+    assert (cfg.model.d_model, cfg.model.n_layers, cfg.model.n_heads, cfg.trainer.max_steps) == (32, 1, 2, 5)
+    assert cfg.hardware.device.name == "cpu" and cfg.trainer.log_checkpoints is False
+    assert cfg.tracking._target_ == "mlm_lab.tracking.null_tracker.NullTracker"  # nothing logged, nothing registered
+    assert cfg.data == preset.data and cfg.tokenizer == preset.tokenizer and cfg.name == preset.name
+    assert cfg.model._target_ == preset.model._target_ and cfg.model.context_length == preset.model.context_length
+    model = build(cfg.model, "model")(vocab_size=64)  # every preset's builder takes the tiny shape
+    assert sum(p.numel() for p in model.parameters()) < 100_000
+
+
+def test_debug_overfit_repeats_one_batch_of_the_experiment():
+    cfg = compose_config(["debug=overfit", "output_dir=x"])
+    preset = compose_config(["output_dir=x"])
+    assert cfg.trainer.overfit_batches == 1 and cfg.trainer.max_steps == 200 and cfg.trainer.early_stopping_patience is None
+    assert cfg.tracking._target_ == "mlm_lab.tracking.null_tracker.NullTracker"
+    assert cfg.model == preset.model and cfg.data == preset.data and cfg.optimizer == preset.optimizer
+
+
+LM_DATA = ["cervantes", "mixture", "text", "tinystories", "tinystories_parquet"]
+
+
+def test_language_modelling_configs_share_one_base_and_differ_in_corpus_and_prompts():
+    configs = {c: compose_config([f"data={c}", "~experiment", "output_dir=x"]).data for c in LM_DATA}
+    shared = {c: {k: v for k, v in OmegaConf.to_container(d).items() if k not in ("corpus", "prompts")} for c, d in configs.items()}
+    assert all(s == shared["text"] for s in shared.values()) and shared["text"]["batch_size"] == 32
+    assert len({str(d.prompts) for d in configs.values()}) > 1 and "_base" not in choices("data")
+    # picking the base itself (data=_base/lm) is harmless: it has no corpus, so nothing is built
+    with pytest.raises(ConfigError, match=r"^data\.corpus: has no value"):
+        build(compose_config(["data=_base/lm", "output_dir=x"]).data, "data")
+
+
+def test_hardware_cpu_is_auto_with_the_device_pinned():
+    auto, cpu = (OmegaConf.to_container(compose_config([f"hardware={c}", "output_dir=x"]).hardware) for c in ("auto", "cpu"))
+    assert cpu == {**auto, "device": cpu["device"]} and cpu["device"].name == "cpu" and auto["device"].name == "auto"

@@ -5,7 +5,7 @@ from mlflow import MlflowClient
 
 from mlm_lab.runner import train
 from mlm_lab.schemas import conf_dir
-from tests.conftest import compose_config, local_data, shared
+from tests.conftest import compose_config, local_data, run_cli, shared
 
 EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
 SHRINK = ["trainer.max_steps=3", "trainer.eval_every=3", "trainer.log_every=1", "hardware=cpu", "data.batch_size=8"]
@@ -47,3 +47,21 @@ def test_every_model_trains_registers_and_reloads(model, store, tmp_path):
     (run,) = client.search_runs([client.get_experiment_by_name(cfg.name).experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["reload_check"] == "passed"
     assert run.data.params["model._target_"].endswith(model)
+
+
+def test_debug_fast_runs_a_text_experiment_untracked(tmp_path):
+    """`experiment=cervantes debug=fast`: the preset's corpus and tokenizer, a tiny model; nothing logged or registered.
+    (Every preset's model builder takes debug=fast's shape: tests/test_configs.py.)"""
+    out = tmp_path / "out"
+    cfg = compose_config(["experiment=cervantes", "debug=fast", *shrink("cervantes", tmp_path), f"output_dir={out}"])
+    objective = train(cfg)
+    assert objective == objective  # a number, not nan: the 5 steps and the evaluation ran
+    assert (out / "model").is_dir() and (out / "checkpoints").is_dir()
+    assert not list(out.glob("*.db")) and not (tmp_path / "mlruns").exists()
+
+
+def test_mlm_train_debug_fast_writes_only_its_run_folder(tmp_path):
+    result = run_cli(["mlm_lab.apps.train", "debug=fast", "hydra.run.dir=run"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no mlflow.db, no mlruns/ beside it
+    assert (tmp_path / "run" / "model").is_dir() and "step 5/5" in result.stdout + result.stderr

@@ -1,11 +1,15 @@
 import math
+import re
 
 import pytest
 import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
 from mlm_lab.errors import ConfigError
 from mlm_lab.models.builders import gpt2, llama
 from mlm_lab.training.optimizers import adamw, param_groups, sgd
+from tests.conftest import compose_config
 
 
 @pytest.mark.parametrize("builder", [gpt2, llama])
@@ -66,3 +70,24 @@ def test_fused_adamw_matches_foreach_on_cpu():
 def test_bad_settings_name_the_key(make, key):
     with pytest.raises(ConfigError, match=key):
         make(gpt2(20, context_length=8, d_model=16, n_layers=1, n_heads=2))
+
+
+@pytest.mark.parametrize(
+    "choice, make, key",
+    [
+        ("adamw", lambda m: adamw(m, betas=(0.9, 1.2)), "betas"),
+        ("adamw", lambda m: adamw(m, eps=0.0), "eps"),
+        ("adamw", lambda m: adamw(m, lr=math.inf), "lr"),
+        ("adamw", lambda m: adamw(m, weight_decay=math.inf), "weight_decay"),
+        ("sgd", lambda m: sgd(m, lr=math.inf), "lr"),
+        ("sgd", lambda m: sgd(m, weight_decay=math.inf), "weight_decay"),
+        ("sgd", lambda m: sgd(m, momentum=1.5), "momentum"),
+    ],
+)
+def test_a_fix_suggests_the_default_the_yaml_runs(choice, make, key):
+    """The value an error suggests is the default, the one conf/optimizer/<choice>.yaml runs (adamw's betas once were not)."""
+    with pytest.raises(ConfigError) as e:
+        make(gpt2(20, context_length=8, d_model=16, n_layers=1, n_heads=2))
+    suggested = OverridesParser.create().parse_override(re.search(rf"set (optimizer\.{key}=\S+)", str(e.value))[1]).value()
+    written = compose_config([f"optimizer={choice}", "~experiment", "output_dir=x"]).optimizer[key]
+    assert suggested == (OmegaConf.to_container(written) if OmegaConf.is_config(written) else written)

@@ -1,10 +1,13 @@
 import math
+import re
 
 import pytest
 import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from mlm_lab.errors import ConfigError
 from mlm_lab.training.schedules import constant, cosine, cosine_warmup, linear, plateau
+from tests.conftest import compose_config
 
 
 def bound(schedule, lr=1.0):
@@ -89,3 +92,24 @@ def test_plateau_needs_its_metric():
     s, _ = bound(plateau(monitor="val/bits_per_byte"))
     with pytest.raises(ConfigError, match="scheduler.monitor"):
         s.observe({"val/loss": 1.0})
+
+
+@pytest.mark.parametrize(
+    "choice, make, key",
+    [
+        ("cosine_warmup", lambda: cosine_warmup(warmup_steps=-1), "warmup_steps"),
+        ("cosine_warmup", lambda: cosine_warmup(min_lr_ratio=2.0), "min_lr_ratio"),
+        ("cosine", lambda: cosine(warmup_steps=-1), "warmup_steps"),
+        ("linear", lambda: linear(min_lr=-1.0), "min_lr"),
+        ("plateau", lambda: plateau(factor=1.0), "factor"),
+        ("plateau", lambda: plateau(patience=-1), "patience"),
+        ("plateau", lambda: plateau(threshold=-1.0), "threshold"),
+        ("plateau", lambda: plateau(monitor="loss"), "monitor"),
+    ],
+)
+def test_a_fix_suggests_the_default_the_yaml_runs(choice, make, key):
+    """The value an error suggests is the schedule's default, the one conf/scheduler/<choice>.yaml runs."""
+    with pytest.raises(ConfigError) as e:
+        make()
+    suggested = OverridesParser.create().parse_override(re.search(rf"set (scheduler\.{key}=\S+)", str(e.value))[1]).value()
+    assert suggested == compose_config([f"scheduler={choice}", "~experiment", "output_dir=x"]).scheduler[key]

@@ -34,7 +34,7 @@ class ArithmeticTask:
         n_test: int = 2_000,
         pad_operands: bool = True,
         reverse_answer: bool = True,
-        batch_size: int = 512,
+        batch_size: int = 256,
         seed: int = 0,
         context_length: int | None = None,
     ):

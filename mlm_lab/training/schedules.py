@@ -6,20 +6,28 @@ tokens or minutes, see `training.budget`), so a run budgeted in minutes still de
 at its end. `plateau` instead lowers the lr when `val/loss` stops improving.
 """
 
+import inspect
 import math
 
 from mlm_lab.errors import require
+
+
+def default_fix(schedule: str, key: str) -> str:
+    """`set scheduler.KEY=<the default>` of the named schedule's builder below: a suggested value is its default."""
+    param = inspect.signature(globals()[schedule]).parameters.get(key)
+    if param is None:  # a value the builder itself passes (constant's min_lr_ratio), never the user's
+        return f"remove scheduler.{key}"
+    return f"set scheduler.{key}={'null' if param.default is None else param.default}"
 
 
 class Schedule:
     """Linear warmup over `warmup_steps`, then `shape(q)` for q in [0, 1] over the rest of the budget."""
 
     def __init__(self, name: str, warmup_steps: int = 0, min_lr: float | None = None, min_lr_ratio: float = 0.0):
-        require(warmup_steps >= 0, "scheduler.warmup_steps", f"must be >= 0, got {warmup_steps}", "set scheduler.warmup_steps=0")
-        require(
-            0.0 <= min_lr_ratio <= 1.0, "scheduler.min_lr_ratio", f"must be in [0, 1], got {min_lr_ratio}", "set scheduler.min_lr_ratio=0.1"
-        )
-        require(min_lr is None or min_lr >= 0, "scheduler.min_lr", f"must be >= 0 or null, got {min_lr}", "set scheduler.min_lr=null")
+        require(warmup_steps >= 0, "scheduler.warmup_steps", f"must be >= 0, got {warmup_steps}", default_fix(name, "warmup_steps"))
+        ratio_fix = default_fix(name, "min_lr_ratio")
+        require(0.0 <= min_lr_ratio <= 1.0, "scheduler.min_lr_ratio", f"must be in [0, 1], got {min_lr_ratio}", ratio_fix)
+        require(min_lr is None or min_lr >= 0, "scheduler.min_lr", f"must be >= 0 or null, got {min_lr}", default_fix(name, "min_lr"))
         self.name = name
         self.warmup_steps = warmup_steps
         self.min_lr = min_lr
@@ -91,12 +99,12 @@ class Plateau(Schedule):
 
     def __init__(self, factor: float, patience: int, threshold: float, monitor: str, warmup_steps: int, min_lr: float | None):
         super().__init__("plateau", warmup_steps, min_lr, 0.0)
-        require(0.0 < factor < 1.0, "scheduler.factor", f"must be in (0, 1), got {factor}", "set scheduler.factor=0.5")
-        require(patience >= 0, "scheduler.patience", f"must be >= 0, got {patience}", "set scheduler.patience=2")
-        require(threshold >= 0, "scheduler.threshold", f"must be >= 0, got {threshold}", "set scheduler.threshold=1e-4")
+        require(0.0 < factor < 1.0, "scheduler.factor", f"must be in (0, 1), got {factor}", default_fix("plateau", "factor"))
+        require(patience >= 0, "scheduler.patience", f"must be >= 0, got {patience}", default_fix("plateau", "patience"))
+        require(threshold >= 0, "scheduler.threshold", f"must be >= 0, got {threshold}", default_fix("plateau", "threshold"))
         # evaluations report val/* metrics: anything else could never be found (which val/* exist, the task knows)
         problem = f"must name a validation metric (val/...), got {monitor!r}"
-        require(monitor.startswith("val/") and monitor != "val/", "scheduler.monitor", problem, "set scheduler.monitor=val/loss")
+        require(monitor.startswith("val/") and monitor != "val/", "scheduler.monitor", problem, default_fix("plateau", "monitor"))
         self.reduce, self.patience, self.threshold, self.monitor = factor, patience, threshold, monitor
         self.scale, self.best, self.bad = 1.0, math.inf, 0
 
@@ -111,7 +119,7 @@ class Plateau(Schedule):
             self.monitor in metrics,
             "scheduler.monitor",
             f"{self.monitor!r} is not among the evaluation's metrics {sorted(metrics)}",
-            "set scheduler.monitor=val/loss",
+            default_fix("plateau", "monitor"),
         )
         value = metrics[self.monitor]
         if value < self.best * (1.0 - self.threshold) if self.best > 0 else value < self.best:
@@ -145,7 +153,7 @@ def cosine(warmup_steps: int = 0, min_lr: float | None = None, min_lr_ratio: flo
     return _Cosine("cosine", warmup_steps, min_lr, min_lr_ratio)
 
 
-def cosine_warmup(warmup_steps: int = 100, min_lr: float | None = None, min_lr_ratio: float = 0.1) -> Schedule:
+def cosine_warmup(warmup_steps: int = 20, min_lr: float | None = None, min_lr_ratio: float = 0.1) -> Schedule:
     """Linear warmup to the optimizer's lr, then cosine decay to `min_lr` (or `min_lr_ratio * lr`) at the end of the budget."""
     return _Cosine("cosine_warmup", warmup_steps, min_lr, min_lr_ratio)
 
