@@ -46,37 +46,42 @@ TINY = [
     "hardware=cpu",
 ]
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The suite's own corpora: small excerpts of the shared ones, committed with their sources in tests/data/README.md,
+# so a clone of the repository alone runs every test. Benchmarks read the full files (bench/data.py).
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
-def shared(relative: str) -> str:
-    """A corpus from ../shared/data (beside the repository); a missing file fails the test, it never skips."""
-    path = SHARED_DATA / relative
-    assert path.is_file(), f"{path} is missing: the tests need the shared corpora in ../shared/data beside the repository"
+def data_file(relative: str) -> str:
+    """A corpus excerpt from tests/data (e.g. `cervantes/quijote.txt`); a missing file fails the test, it never skips."""
+    path = TEST_DATA / relative
+    assert path.is_file(), f"{path} is missing: it is part of the repository (tests/data/README.md lists it); restore it with git"
     return str(path)
 
 
+shared = data_file  # the name test_configs, test_experiments and test_fuzz_config import
+
+
 def stories_parquet(directory: Path) -> tuple[str, str]:
-    """The shared TinyStories text as the hub's parquet layout (a `text` column): (train file, validation file)."""
+    """The TinyStories excerpts as the hub's parquet layout (a `text` column): (train file, validation file)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     paths = []
     for split, n in (("train", 300), ("valid", 60)):
-        stories = Path(shared(f"tinystories/{split}.txt")).read_text().split("<|endoftext|>\n")[:n]
+        stories = Path(data_file(f"tinystories/{split}.txt")).read_text().split("<|endoftext|>\n")[:n]
         paths.append(directory / f"{split}.parquet")
         pq.write_table(pa.table({"text": [s.strip() for s in stories]}), paths[-1])
     return str(paths[0]), str(paths[1])
 
 
 def local_data(data_choice: str, tmp_path: Path | None = None) -> list[str]:
-    """Overrides that point a data config at the corpora in ../shared/data instead of their download URLs."""
+    """Overrides that point a data config at the excerpts in tests/data instead of their download URLs."""
     if data_choice == "tinystories_parquet":
         train, valid = stories_parquet(tmp_path)
         return [f"data.corpus.path=[{train}]", f"data.corpus.val_path={valid}"]
-    quijote = shared("cervantes/quijote.txt")
-    stories = f"[{shared('tinystories/train.txt')},{shared('tinystories/train_v2_gpt4.txt')}]"
-    valid = shared("tinystories/valid.txt")
+    quijote = data_file("cervantes/quijote.txt")
+    stories = f"[{data_file('tinystories/train.txt')},{data_file('tinystories/train_v2_gpt4.txt')}]"
+    valid = data_file("tinystories/valid.txt")
     return {
         "cervantes": [f"data.corpus.path={quijote}"],
         "tinystories": [f"data.corpus.path={stories}", f"data.corpus.val_path={valid}"],
@@ -100,9 +105,14 @@ def sqlite_uri(directory: Path) -> str:
     return f"sqlite:///{directory / 'mlflow.db'}"
 
 
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def run_cli(args: list[str], cwd: Path, tracking_uri: str | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run `python -m mlm_lab.<app> ...` in a fresh process."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """Run `python -m mlm_lab.<app> ...` in a fresh process, on one CPU thread."""
+    # pytest-xdist already puts a test process on every core; a child with torch's default threads (one per core)
+    # fights them and runs several times slower. hardware.threads or a launcher's share still override this.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **ONE_THREAD}
     env.pop("MLFLOW_TRACKING_URI", None)
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
