@@ -7,6 +7,8 @@ from mlm_lab.data.arithmetic_format import ArithmeticFormat
 from mlm_lab.data.plain_format import PlainTextFormat
 from mlm_lab.errors import ConfigError
 from mlm_lab.evaluation.scoring import score_documents
+from mlm_lab.generation import generate
+from mlm_lab.models.builders import llama
 from mlm_lab.models.transformer import from_config
 from mlm_lab.predictor import Predictor
 from mlm_lab.tokenizers.char import CharTokenizer
@@ -28,20 +30,6 @@ def test_params_are_the_defaults_then_the_non_none_overrides(predictor):
     assert (params.max_new_tokens, params.temperature, params.top_k) == (5, 0.0, 3)
     with pytest.raises(ConfigError, match=r"^generation parameters: unknown \['beam', 'length'\]\. Fix: use only \["):
         predictor.params(length=3, beam=2)
-
-
-def test_batched_completions_come_back_in_the_callers_order(predictor):
-    prompts = ["abcdefgh", "a", "hhh", "b a", "gg"]  # lengths that sort into another order
-    batched = predictor.complete(prompts, batch_size=2)
-    assert batched == [predictor.complete([p])[0] for p in prompts]
-    assert all(len(c) <= 5 and set(c) <= set(ALPHABET) for c in batched)
-
-
-def test_num_samples_are_in_a_row_per_prompt(predictor):
-    ab, gh = predictor.complete(["ab", "gh"])
-    assert ab != gh  # greedy: every sample of a prompt is its one greedy completion
-    assert predictor.complete(["ab", "gh"], num_samples=3) == [ab, ab, ab, gh, gh, gh]
-    assert len(predictor.complete(["ab", "gh"], num_samples=3, temperature=1.0, seed=1)) == 6
 
 
 def test_a_prompt_longer_than_the_context_answers_as_its_last_tokens(predictor):
@@ -76,3 +64,41 @@ def test_score_is_score_documents_and_checks_its_input(predictor):
     assert predictor.score(docs, stride=4) == score_documents(predictor.model, predictor.tokenizer, docs, stride=4)
     with pytest.raises(TypeError, match="documents"):
         predictor.score("abc")
+
+
+def model(vocab=18):
+    torch.manual_seed(0)
+    return llama(vocab, context_length=32, d_model=32, n_layers=2, n_heads=4).eval()
+
+
+def test_predictor_batches_prompts_of_different_lengths_and_keeps_order():
+    tok = CharTokenizer()
+    predictor = Predictor(model(), tok, ArithmeticFormat(), defaults={"max_new_tokens": 4})
+    prompts = ["1+2=", "100+200=", "3+4=", "55+5="]
+    batched = predictor.complete(prompts, batch_size=3)
+    assert batched == [predictor.complete([p])[0] for p in prompts]
+
+
+def test_num_samples_come_grouped_by_prompt():
+    tok = CharTokenizer()
+    predictor = Predictor(model(), tok, ArithmeticFormat(), defaults={"max_new_tokens": 6})
+    out = predictor.complete(["1+2=", "3+4="], num_samples=3, temperature=3.0, seed=1)
+    assert len(out) == 6
+    assert out == predictor.complete(["1+2="] * 3 + ["3+4="] * 3, temperature=3.0, seed=1)
+    assert len(set(out[:3])) > 1  # hot sampling: the three samples of one prompt differ
+
+
+def test_completions_join_their_prompt_exactly_under_sentencepiece(tmp_path):
+    from mlm_lab.data.plain_format import PlainTextFormat
+    from mlm_lab.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
+
+    tok = SentencePieceTokenizer(vocab_size=300, cache_dir=str(tmp_path))
+    tok.fit(["the cat sat on the mat. the dog sat on the log.\n" * 20])
+    torch.manual_seed(0)
+    m = llama(tok.vocab_size, context_length=32, d_model=32, n_layers=1, n_heads=2).eval()
+    predictor = Predictor(m, tok, PlainTextFormat(), {"max_new_tokens": 12, "temperature": 0.0})
+    prompts = ["the cat", "the dog sat on"]
+    for prompt, completion in zip(prompts, predictor.complete(prompts)):
+        ids = tok.encode(prompt)
+        new = generate(m, [[tok.bos_id, *ids]], predictor.params())[0]
+        assert prompt + completion == tok.decode(ids + new)  # no space lost or doubled at the seam

@@ -1,27 +1,26 @@
 """The cache root's precedence, and atomic writes: a reader sees the old file or the whole new one, never a part."""
 
 import threading
-from pathlib import Path
 
 import pytest
 
-from mlm_lab.storage import ENV_VAR, atomic_write_bytes, cache_root
+from mlm_lab.storage import atomic_write_bytes, cache_root
 
 
-def test_cache_root_is_the_argument_then_the_environment_then_home(tmp_path, monkeypatch):
-    monkeypatch.setenv(ENV_VAR, str(tmp_path / "env"))
-    assert cache_root(tmp_path / "arg") == tmp_path / "arg"
-    assert cache_root("~/x") == Path.home() / "x"
-    assert cache_root() == tmp_path / "env"
-    monkeypatch.setenv(ENV_VAR, "")
-    assert cache_root() == Path.home() / ".cache" / "mlm_lab"
+def test_cache_root_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLM_LAB_CACHE", str(tmp_path / "env"))
+    assert cache_root(str(tmp_path / "arg")) == tmp_path / "arg"
+    assert cache_root(None) == tmp_path / "env"
+    monkeypatch.delenv("MLM_LAB_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root(None) == tmp_path / "home" / ".cache" / "mlm_lab"
 
 
-def test_atomic_write_creates_folders_and_replaces_the_file(tmp_path):
-    path = tmp_path / "a" / "b" / "entry.bin"
-    atomic_write_bytes(path, b"old")
-    atomic_write_bytes(path, b"new")
-    assert path.read_bytes() == b"new" and [p.name for p in path.parent.iterdir()] == ["entry.bin"]
+def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path):
+    path = tmp_path / "a" / "b" / "model"
+    atomic_write_bytes(path, b"one")
+    atomic_write_bytes(path, b"two")
+    assert path.read_bytes() == b"two" and [p.name for p in path.parent.iterdir()] == ["model"]
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
