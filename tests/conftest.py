@@ -210,3 +210,22 @@ def trained(tmp_path_factory):
     result = run_cli(["mlm_lab.apps.train", *SMALL, "trainer.max_steps=800", "name=small"], cwd=workdir, tracking_uri=uri)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir, uri
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """Two 10-step arithmetic runs (d_model 32 and 64), trained in this process into a fresh sqlite store and
+    registered as `arithmetic`; returns (workdir, tracking_uri). For the apps' tests, which need runs, not accuracy."""
+    from mlm_lab.runner import train
+
+    workdir = tmp_path_factory.mktemp("tiny_runs")
+    uri = sqlite_uri(workdir)
+    previous = Path.cwd()
+    os.chdir(workdir)  # MLflow puts a sqlite store's artifacts in ./mlruns
+    try:
+        for width in (32, 64):
+            overrides = [*TINY, f"model.d_model={width}", f"tracking.uri={uri}", f"output_dir={workdir / str(width)}"]
+            train(compose_config(overrides), overrides=overrides)
+    finally:
+        os.chdir(previous)
+    return workdir, uri

@@ -57,13 +57,11 @@ def test_generate_cli(trained, tmp_path):
     result = run_cli(["mlm_lab.apps.generate", "model=models:/small/latest", "prompt=12+34="], cwd=tmp_path, tracking_uri=uri)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "46"
-    many = run_cli(
-        ["mlm_lab.apps.generate", "model=models:/small/latest", 'prompt=["1+2=","30+40="]', "use_cache=false"], cwd=tmp_path, tracking_uri=uri
-    )
+    two_prompts = ["mlm_lab.apps.generate", "model=models:/small/latest", 'prompt=["1+2=","30+40="]', "use_cache=false"]
+    many = run_cli(two_prompts, cwd=tmp_path, tracking_uri=uri)
     assert many.stdout.strip().splitlines()[-2:] == ["3", "70"]
-    sampled = run_cli(
-        ["mlm_lab.apps.generate", "model=models:/small/latest", "prompt=8+8=", "num_samples=2", "separator=|"], cwd=tmp_path, tracking_uri=uri
-    )
+    two_samples = ["mlm_lab.apps.generate", "model=models:/small/latest", "prompt=8+8=", "num_samples=2", "separator=|"]
+    sampled = run_cli(two_samples, cwd=tmp_path, tracking_uri=uri)
     assert sampled.stdout.strip().splitlines()[-1] == "16|16"
     assert not (tmp_path / "outputs").exists()
 
