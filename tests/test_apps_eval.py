@@ -9,6 +9,8 @@ from mlflow import MlflowClient
 from mlm_lab.tracking.mlflow_tracker import load_registered
 from tests.conftest import data_file, local_data, run_cli, sqlite_uri
 
+pytestmark = pytest.mark.slow  # trains a text model through the CLI
+
 
 @pytest.fixture(scope="module")
 def text_model(tmp_path_factory):

@@ -26,6 +26,7 @@ def shrink(experiment: str, tmp_path) -> list[str]:
     return overrides
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_a_few_steps(experiment, store, tmp_path):
     cfg = compose_config(

@@ -240,6 +240,7 @@ def completions(result, n: int) -> list[str]:
 # ---------------------------------------------------------------------------------------------- predict: prompts
 
 
+@pytest.mark.slow
 @fuzz(50)
 @given(prompts=st.lists(PROMPT, min_size=1, max_size=4), shape=SHAPES)
 def test_any_unicode_prompt_gets_one_completion_in_every_input_shape(models, prompts, shape):
@@ -247,6 +248,7 @@ def test_any_unicode_prompt_gets_one_completion_in_every_input_shape(models, pro
     assert all(len(c) <= 8 for c in out)  # the model's default max_new_tokens, one character per token
 
 
+@pytest.mark.slow
 @fuzz(30)
 @given(prompt=PROMPT.filter(lambda p: len(p) > TEXT_CONTEXT), short=VALID_TEXT)
 def test_prompts_longer_than_the_context_keep_their_last_tokens_like_nanogpt(models, prompt, short):
@@ -258,12 +260,14 @@ def test_prompts_longer_than_the_context_keep_their_last_tokens_like_nanogpt(mod
     assert batch[0] == batch[2] == alone[0]
 
 
+@pytest.mark.slow
 @fuzz(40)
 @given(prompts=st.lists(ARITH_PROMPT, min_size=1, max_size=4), shape=SHAPES)
 def test_arithmetic_prompts_of_any_length_get_one_answer(models, prompts, shape):
     completions(models["arith"].predict(as_input(prompts, shape), params={"max_new_tokens": 4}), len(prompts))
 
 
+@pytest.mark.slow
 def test_the_arithmetic_model_answers_or_names_the_prompt_it_cannot_read(models):
     successes = Successes("arithmetic model on any prompt")
 
@@ -278,6 +282,7 @@ def test_the_arithmetic_model_answers_or_names_the_prompt_it_cannot_read(models)
     successes.require(SHARE["arith_prompts"])
 
 
+@pytest.mark.slow
 @fuzz(20)
 @given(prompts=st.lists(st.one_of(PROMPT, SURROGATE), min_size=1, max_size=3).filter(lambda ps: any(map(is_surrogate_text, ps))))
 def test_lone_surrogates_are_refused_by_name(models, prompts):
@@ -294,6 +299,7 @@ def is_surrogate_text(text: str) -> bool:
 # ---------------------------------------------------------------------------------------------- predict: wrong types
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_input", FIXED_JUNK, ids=lambda x: type(x).__name__)
 def test_wrong_input_types_are_named_by_the_loaded_model_and_by_our_own_checks(models, model_input):
     for model in models.values():
@@ -317,6 +323,7 @@ def test_prompts_from_any_junk_are_strings_or_a_named_error():
     successes.require(SHARE["junk"])
 
 
+@pytest.mark.slow
 def test_a_bad_input_is_invalid_parameter_value_for_mlflow_and_a_value_error_for_python(models):
     with pytest.raises(ValueError) as info:
         models["text"].predict(["a", None])
@@ -324,6 +331,7 @@ def test_a_bad_input_is_invalid_parameter_value_for_mlflow_and_a_value_error_for
     assert "input column 0[1] is missing" in info.value.message
 
 
+@pytest.mark.slow
 def test_an_empty_list_of_prompts_is_an_empty_answer_or_named(models):
     raw = models["text"].unwrap_python_model()
     assert raw.predict(None, []) == []
@@ -375,6 +383,7 @@ def check_params_outcome(result, prompts: list[str], params: dict, text_model: b
         assert all(len(c) <= (params.get("max_new_tokens") or 8) for c in out)
 
 
+@pytest.mark.slow
 def test_any_params_give_a_correct_result_or_name_the_param(models):
     successes = Successes("any params")
 
@@ -392,6 +401,7 @@ def test_any_params_give_a_correct_result_or_name_the_param(models):
     successes.require(SHARE["params"])
 
 
+@pytest.mark.slow
 def test_params_of_the_wrong_type_name_the_param(models):
     successes = Successes("params of any type")  # some are right: a bool use_cache, an int seed, a text stop
 
@@ -408,6 +418,7 @@ def test_params_of_the_wrong_type_name_the_param(models):
     successes.require(SHARE["wrong_type_params"])
 
 
+@pytest.mark.slow
 def test_a_tiny_temperature_samples_like_greedy_decoding(models):
     prompts = ["Once upon", "The dog", "\x00😀"]
     greedy = models["text"].predict(prompts, params={"temperature": 0.0})
@@ -415,6 +426,7 @@ def test_a_tiny_temperature_samples_like_greedy_decoding(models):
         assert models["text"].predict(prompts, params={"temperature": t, "seed": 1}) == greedy
 
 
+@pytest.mark.slow
 @fuzz(30)
 @given(texts=st.lists(PROMPT.filter(bool), min_size=1, max_size=3), stride=st.one_of(st.none(), st.integers(1, TEXT_CONTEXT)))
 def test_scores_of_any_text_are_finite(models, texts, stride):
@@ -574,6 +586,7 @@ BAD_REQUESTS = [
 ]
 
 
+@pytest.mark.slow
 def test_the_server_answers_bad_requests_with_named_errors_and_keeps_serving(registry, models):
     workdir, uri = registry
     with models_serve("models:/fuzz_text/latest", uri, workdir, env={"OMP_NUM_THREADS": "1"}) as url:

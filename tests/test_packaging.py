@@ -6,6 +6,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # builds the wheel and installs it into a fresh virtualenv
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -15,6 +15,8 @@ from mlm_lab.evaluation.splits import samples_text
 from mlm_lab.tracking.mlflow_tracker import load_registered
 from tests.conftest import TINY, mlflow_server, run_cli, runs_of
 
+pytestmark = pytest.mark.slow  # a real mlflow server, an Optuna sweep through it, and a browser
+
 SCREENSHOTS = Path(os.environ.get("MLM_LAB_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
 
 
