@@ -1,4 +1,4 @@
-"""Shared fixtures: config composition, a temporary tracking store, and one small trained model."""
+"""Shared fixtures: the test corpora, config composition, a temporary tracking store, and small trained models."""
 
 import contextlib
 import os
@@ -47,7 +47,7 @@ TINY = [
 ]
 
 # The suite's own corpora: small excerpts of the shared ones, committed with their sources in tests/data/README.md,
-# so a clone of the repository alone runs every test. Benchmarks read the full files (bench/data.py).
+# so a clone of the repository alone runs every test. Benchmarks read the full files ($MLM_LAB_DATA or ../shared/data).
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
