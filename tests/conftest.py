@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
@@ -105,14 +106,22 @@ def sqlite_uri(directory: Path) -> str:
     return f"sqlite:///{directory / 'mlflow.db'}"
 
 
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+def cpu_share() -> int:
+    """CPU threads for one test process: the cores divided among pytest-xdist's workers (all of them with -n 0)."""
+    return max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+
+
+# Every xdist worker already has a core; torch's default of one thread per core in each of them (and in the
+# training processes they start) oversubscribes the machine: threads wait on cores another worker holds.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    torch.set_num_threads(cpu_share())
 
 
 def run_cli(args: list[str], cwd: Path, tracking_uri: str | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run `python -m mlm_lab.<app> ...` in a fresh process, on one CPU thread."""
-    # pytest-xdist already puts a test process on every core; a child with torch's default threads (one per core)
-    # fights them and runs several times slower. hardware.threads or a launcher's share still override this.
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **ONE_THREAD}
+    """Run `python -m mlm_lab.<app> ...` in a fresh process, on this test process's share of the cores."""
+    # hardware.threads, or a parallel launcher's share, still override this
+    threads = str(cpu_share())
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     env.pop("MLFLOW_TRACKING_URI", None)
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
