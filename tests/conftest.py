@@ -170,6 +170,10 @@ def mlflow_server(root: Path):
         process.wait(timeout=30)
 
 
+# `mlflow models serve` runs `uvicorn` from PATH: this interpreter's scripts first, for a virtualenv not activated
+VENV_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
 @contextlib.contextmanager
 def models_serve(model_uri: str, tracking_uri: str, cwd: Path, env: dict | None = None):
     """A real `mlflow models serve` of `model_uri` on 127.0.0.1; yields its /invocations URL."""
@@ -178,7 +182,7 @@ def models_serve(model_uri: str, tracking_uri: str, cwd: Path, env: dict | None 
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
         + ["-h", "127.0.0.1", "-p", str(port)],
         cwd=cwd,
-        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, **(env or {})},
+        env={**os.environ, "PATH": VENV_PATH, "MLFLOW_TRACKING_URI": tracking_uri, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
