@@ -109,7 +109,7 @@ class Successes:
         print(f"{self.name}: {self.ok} of {self.total} examples succeeded")
         assert self.ok >= max(1, share * self.total), (
             f"{self.name}: only {self.ok} of {self.total} examples got a result, expected at least {share:.0%}: "
-            "a predict that refuses valid input would pass this property"
+            "without this count, a predict that refused every input would pass the property"
         )
 
 
