@@ -237,7 +237,8 @@ def tiny_runs(tmp_path_factory):
     os.chdir(workdir)  # MLflow puts a sqlite store's artifacts in ./mlruns
     try:
         for width in (32, 64):
-            overrides = [*TINY, f"model.d_model={width}", f"tracking.uri={uri}", f"output_dir={workdir / str(width)}"]
+            shape = [f"model.d_model={width}", "data.n_val=20", "data.n_test=20"]
+            overrides = [*TINY, *shape, f"tracking.uri={uri}", f"output_dir={workdir / str(width)}"]
             train(compose_config(overrides), overrides=overrides)
     finally:
         os.chdir(previous)

@@ -1,5 +1,7 @@
 """`mlm-train`'s exit codes: 2 for bad input (named, with the fix, no traceback), 1 for a run that fails, 0 otherwise."""
 
+import pytest
+
 from tests.conftest import TINY, run_cli
 
 
@@ -15,6 +17,7 @@ def test_train_cli_refuses_bad_input_with_exit_code_2_and_writes_nothing(tmp_pat
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_a_run_whose_loss_is_not_finite_exits_1_naming_it(tmp_path):
     bad = ["optimizer=sgd", "optimizer.lr=1e30", "optimizer.momentum=0.0", "trainer.grad_clip=null", "tracking=none"]
     result = run_cli(["mlm_lab.apps.train", *TINY, *bad], cwd=tmp_path, timeout=180)

@@ -28,6 +28,7 @@ def runs_by_name(client, experiment):
     return {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
 
 
+@pytest.mark.slow
 def test_n_steps_then_n_more_equals_2n_steps(store, tmp_path):
     """With a budget-free schedule, extending a finished run's budget continues it exactly."""
     common = [*STEPS, "scheduler=constant", f"tracking.uri={store}"]
