@@ -1,4 +1,4 @@
-"""Contributor sessions: `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s fuzz`, `nox -s quickstart`."""
+"""Contributor sessions: `nox -s quick`, `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s fuzz`."""
 
 import os
 
@@ -20,6 +20,13 @@ def tests(session: nox.Session) -> None:
     """The test suite (the same command as README and CI)."""
     install(session)
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def quick(session: nox.Session) -> None:
+    """The fast tier, about a minute: every module's unit tests, without the tests marked slow."""
+    install(session)
+    session.run("python", "-m", "pytest", "-m", "not slow", *session.posargs)
 
 
 @nox.session

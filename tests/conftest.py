@@ -1,4 +1,4 @@
-"""Shared fixtures: config composition, a temporary tracking store, and one small trained model."""
+"""Shared fixtures: the test corpora, config composition, a temporary tracking store, and small trained models."""
 
 import contextlib
 import os
@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
@@ -46,37 +47,42 @@ TINY = [
     "hardware=cpu",
 ]
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The suite's own corpora: small excerpts of the shared ones, committed with their sources in tests/data/README.md,
+# so a clone of the repository alone runs every test. Benchmarks read the full files ($MLM_LAB_DATA or ../shared/data).
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
-def shared(relative: str) -> str:
-    """A corpus from ../shared/data (beside the repository); a missing file fails the test, it never skips."""
-    path = SHARED_DATA / relative
-    assert path.is_file(), f"{path} is missing: the tests need the shared corpora in ../shared/data beside the repository"
+def data_file(relative: str) -> str:
+    """A corpus excerpt from tests/data (e.g. `cervantes/quijote.txt`); a missing file fails the test, it never skips."""
+    path = TEST_DATA / relative
+    assert path.is_file(), f"{path} is missing: it is part of the repository (tests/data/README.md lists it); restore it with git"
     return str(path)
 
 
+shared = data_file  # the name test_configs, test_experiments and test_fuzz_config import
+
+
 def stories_parquet(directory: Path) -> tuple[str, str]:
-    """The shared TinyStories text as the hub's parquet layout (a `text` column): (train file, validation file)."""
+    """The TinyStories excerpts as the hub's parquet layout (a `text` column): (train file, validation file)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     paths = []
     for split, n in (("train", 300), ("valid", 60)):
-        stories = Path(shared(f"tinystories/{split}.txt")).read_text().split("<|endoftext|>\n")[:n]
+        stories = Path(data_file(f"tinystories/{split}.txt")).read_text().split("<|endoftext|>\n")[:n]
         paths.append(directory / f"{split}.parquet")
         pq.write_table(pa.table({"text": [s.strip() for s in stories]}), paths[-1])
     return str(paths[0]), str(paths[1])
 
 
 def local_data(data_choice: str, tmp_path: Path | None = None) -> list[str]:
-    """Overrides that point a data config at the corpora in ../shared/data instead of their download URLs."""
+    """Overrides that point a data config at the excerpts in tests/data instead of their download URLs."""
     if data_choice == "tinystories_parquet":
         train, valid = stories_parquet(tmp_path)
         return [f"data.corpus.path=[{train}]", f"data.corpus.val_path={valid}"]
-    quijote = shared("cervantes/quijote.txt")
-    stories = f"[{shared('tinystories/train.txt')},{shared('tinystories/train_v2_gpt4.txt')}]"
-    valid = shared("tinystories/valid.txt")
+    quijote = data_file("cervantes/quijote.txt")
+    stories = f"[{data_file('tinystories/train.txt')},{data_file('tinystories/train_v2_gpt4.txt')}]"
+    valid = data_file("tinystories/valid.txt")
     return {
         "cervantes": [f"data.corpus.path={quijote}"],
         "tinystories": [f"data.corpus.path={stories}", f"data.corpus.val_path={valid}"],
@@ -100,9 +106,22 @@ def sqlite_uri(directory: Path) -> str:
     return f"sqlite:///{directory / 'mlflow.db'}"
 
 
+def cpu_share() -> int:
+    """CPU threads for one test process: the cores divided among pytest-xdist's workers (all of them with -n 0)."""
+    return max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+
+
+# Every xdist worker already has a core; torch's default of one thread per core in each of them (and in the
+# training processes they start) oversubscribes the machine: threads wait on cores another worker holds.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    torch.set_num_threads(cpu_share())
+
+
 def run_cli(args: list[str], cwd: Path, tracking_uri: str | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run `python -m mlm_lab.<app> ...` in a fresh process."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """Run `python -m mlm_lab.<app> ...` in a fresh process, on this test process's share of the cores."""
+    # hardware.threads, or a parallel launcher's share, still override this
+    threads = str(cpu_share())
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     env.pop("MLFLOW_TRACKING_URI", None)
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -151,6 +170,10 @@ def mlflow_server(root: Path):
         process.wait(timeout=30)
 
 
+# `mlflow models serve` runs `uvicorn` from PATH: this interpreter's scripts first, for a virtualenv not activated
+VENV_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
 @contextlib.contextmanager
 def models_serve(model_uri: str, tracking_uri: str, cwd: Path, env: dict | None = None):
     """A real `mlflow models serve` of `model_uri` on 127.0.0.1; yields its /invocations URL."""
@@ -159,7 +182,7 @@ def models_serve(model_uri: str, tracking_uri: str, cwd: Path, env: dict | None 
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
         + ["-h", "127.0.0.1", "-p", str(port)],
         cwd=cwd,
-        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, **(env or {})},
+        env={**os.environ, "PATH": VENV_PATH, "MLFLOW_TRACKING_URI": tracking_uri, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -199,4 +222,24 @@ def trained(tmp_path_factory):
     uri = sqlite_uri(workdir)
     result = run_cli(["mlm_lab.apps.train", *SMALL, "trainer.max_steps=800", "name=small"], cwd=workdir, tracking_uri=uri)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir, uri
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """Two 10-step arithmetic runs (d_model 32 and 64), trained in this process into a fresh sqlite store and
+    registered as `arithmetic`; returns (workdir, tracking_uri). For the apps' tests, which need runs, not accuracy."""
+    from mlm_lab.runner import train
+
+    workdir = tmp_path_factory.mktemp("tiny_runs")
+    uri = sqlite_uri(workdir)
+    previous = Path.cwd()
+    os.chdir(workdir)  # MLflow puts a sqlite store's artifacts in ./mlruns
+    try:
+        for width in (32, 64):
+            shape = [f"model.d_model={width}", "data.n_val=20", "data.n_test=20"]
+            overrides = [*TINY, *shape, f"tracking.uri={uri}", f"output_dir={workdir / str(width)}"]
+            train(compose_config(overrides), overrides=overrides)
+    finally:
+        os.chdir(previous)
     return workdir, uri

@@ -7,7 +7,9 @@ import pytest
 from mlflow import MlflowClient
 
 from mlm_lab.tracking.mlflow_tracker import load_registered
-from tests.conftest import local_data, run_cli, shared, sqlite_uri
+from tests.conftest import data_file, local_data, run_cli, sqlite_uri
+
+pytestmark = pytest.mark.slow  # trains a text model through the CLI
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,9 @@ def test_eval_scores_a_file_prints_and_logs_bits_per_byte(text_model, tmp_path):
 
 def test_eval_of_a_missing_file_names_the_override(text_model, tmp_path):
     workdir, uri = text_model
-    result = run_cli(["mlm_lab.apps.eval", "model=models:/stories/latest", f"data.path={tmp_path / 'nope.txt'}"], cwd=workdir, tracking_uri=uri)
+    result = run_cli(
+        ["mlm_lab.apps.eval", "model=models:/stories/latest", f"data.path={tmp_path / 'nope.txt'}"], cwd=workdir, tracking_uri=uri
+    )
     assert result.returncode != 0
     assert "data.path" in result.stdout + result.stderr and "nope.txt" in result.stdout + result.stderr
 
@@ -64,7 +68,7 @@ def test_pyfunc_score_mode_returns_one_row_per_text(text_model):
     workdir, uri = text_model
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model("models:/stories/latest")
-    stories = open(shared("tinystories/valid.txt")).read().split("<|endoftext|>\n")[:3]
+    stories = open(data_file("tinystories/valid.txt")).read().split("<|endoftext|>\n")[:3]
     scores = model.predict(stories, params={"mode": "score"})
     assert list(scores.columns) == ["loss", "perplexity", "bits_per_byte", "tokens", "bytes"]
     assert scores["bytes"].tolist() == [len(s.encode()) for s in stories]

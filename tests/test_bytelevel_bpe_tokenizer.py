@@ -9,13 +9,13 @@ from hypothesis import given, settings
 from mlm_lab.errors import ConfigError
 from mlm_lab.tokenizers import tokenizer_sha256
 from mlm_lab.tokenizers.bytelevel_bpe import ByteLevelBPETokenizer
-from tests.test_tokenizers import ANY_TEXT, TRICKY_TEXT, shared_text
+from tests.test_tokenizers import ANY_TEXT, TRICKY_TEXT, data_text
 
 
 @pytest.fixture(scope="module")
 def stories() -> list[str]:
-    """~150 KB of TinyStories, one document per story."""
-    return shared_text("tinystories/train.txt", 150_000).split("<|endoftext|>\n")
+    """The TinyStories train excerpt (130 KB), one document per story."""
+    return data_text("tinystories/train.txt").split("<|endoftext|>\n")
 
 
 @pytest.fixture(scope="module")

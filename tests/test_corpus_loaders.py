@@ -13,7 +13,7 @@ from mlm_lab.data.corpus_loaders import EOT, Cervantes, Mixture, TextCorpus, Tin
 from mlm_lab.data.gutenberg import strip_gutenberg
 from mlm_lab.data.sources import read_documents
 from mlm_lab.errors import ConfigError
-from tests.conftest import shared
+from tests.conftest import data_file
 
 
 def write(path: Path, text: str) -> str:
@@ -79,17 +79,18 @@ def test_text_corpus_from_a_url_records_the_url(tmp_path):
 # Cervantes
 
 
-def test_cervantes_on_the_real_quijote():
-    path = shared("cervantes/quijote.txt")
-    corpus = Cervantes(path=path).load(None)
+def test_cervantes_on_the_quijote_excerpt():
+    # the excerpt (tests/data/README.md) has 6 chapters; the last two, LXXIII and LXXIV, are 28% of its text
+    path = data_file("cervantes/quijote.txt")
+    corpus = Cervantes(path=path, val_fraction=0.3).load(None)
     train, val = "".join(corpus.train), "".join(corpus.val)
     assert "Project Gutenberg" not in train + val and "\r" not in train + val
     assert train.startswith("El ingenioso hidalgo") and val.endswith("Fin")
-    assert 0.04 < len(val) / len(train + val) < 0.06
-    assert all(chapter.startswith("Capítulo L") for chapter in corpus.val)  # whole chapters from the end of part 2
-    assert corpus.val[-1].startswith("Capítulo LXXIV")
+    assert 0.25 < len(val) / len(train + val) < 0.31
+    assert all(chapter.startswith("Capítulo LXX") for chapter in corpus.val)  # whole chapters from the end of part 2
+    assert len(corpus.val) == 2 and corpus.val[-1].startswith("Capítulo LXXIV")
     assert train + val == strip_gutenberg(read_documents(path)[0][0])
-    assert corpus.files == {path: "485be638d952a55acbb944c964d0429418ca2da711df7bc48a36c612129ead9b"}
+    assert corpus.files == {path: "3b5adcca0d269c125046341561f44cbfe21f3d43dae1280884dc26a69bbe75f2"}
 
 
 def test_cervantes_errors(tmp_path):
@@ -112,15 +113,15 @@ def test_tail_count_takes_the_closest_whole_items():
 # TinyStories
 
 
-def test_tinystories_on_the_shared_files():
-    train = [shared("tinystories/train.txt"), shared("tinystories/train_v2_gpt4.txt")]
-    valid = shared("tinystories/valid.txt")
+def test_tinystories_on_the_excerpts():
+    train = [data_file("tinystories/train.txt"), data_file("tinystories/train_v2_gpt4.txt")]
+    valid = data_file("tinystories/valid.txt")
     corpus = TinyStories(path=train, val_path=valid).load(None)
-    assert len(corpus.train) == 2015 + 1527 and len(corpus.val) == 1000
+    assert len(corpus.train) == 160 + 40 and len(corpus.val) == 210
     raw = Path(valid).read_text(encoding="utf-8")
     assert corpus.val == [story.strip("\n") for story in raw.split(EOT)[:-1]]  # byte for byte
     assert corpus.train[0].startswith("One day, a little girl named Lily found a needle in her room.")
-    assert corpus.train[2015].startswith("Once upon a time there was a little boy named Ben.")
+    assert corpus.train[160].startswith("Once upon a time there was a little boy named Ben.")
     # The .txt train files had one paragraph per line: every break is now a blank line, as in valid.txt.
     assert all("\n" not in story.replace("\n\n", "") and "\n\n\n" not in story for story in corpus.train)
     assert all(story == story.strip() for story in corpus.train)

@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import mlflow
+import pytest
 
 from mlm_lab.training.checkpoint import load_checkpoint
 from tests.conftest import TINY, run_cli, sqlite_uri
@@ -62,6 +63,7 @@ CHECKPOINTER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_full_or_read_only_disk_gives_a_clear_error_and_keeps_the_previous_checkpoint(tmp_path):
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "probe.py").write_text(CHECKPOINTER)
@@ -78,6 +80,7 @@ def test_a_full_or_read_only_disk_gives_a_clear_error_and_keeps_the_previous_che
     assert "is not writable (Read-only file system)" in report["check"] and "hydra.run.dir" in report["check"]
 
 
+@pytest.mark.slow
 def test_a_run_whose_disk_fills_fails_clearly_and_its_last_checkpoint_resumes(tmp_path):
     """A run leaves latest.pt; resumed on a disk with room for one checkpoint only, its next write fails."""
     uri = sqlite_uri(tmp_path)

@@ -34,6 +34,7 @@ def curve(client, run_id, name):
     return [m.value for m in sorted(client.get_metric_history(run_id, name), key=lambda m: m.step)]
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_match_one_with_the_same_effective_batch(tmp_path):
     uri = sqlite_uri(tmp_path)
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "OMP_NUM_THREADS": "1"}

@@ -26,6 +26,7 @@ def shrink(experiment: str, tmp_path) -> list[str]:
     return overrides
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_a_few_steps(experiment, store, tmp_path):
     cfg = compose_config(
@@ -38,6 +39,7 @@ def test_experiment_runs_a_few_steps(experiment, store, tmp_path):
     assert client.search_model_versions(f"name='{cfg.tracking.register_as}'")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", sorted(p.stem for p in (conf_dir() / "model").glob("*.yaml")))
 def test_every_model_trains_registers_and_reloads(model, store, tmp_path):
     overrides = [f"model={model}", "model.d_model=32", "model.n_heads=4", "model.n_layers=1", *SHRINK, *ARITHMETIC_SHRINK]

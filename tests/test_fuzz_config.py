@@ -382,6 +382,7 @@ def test_every_key_of_every_choice_is_a_target():
         assert nested in targets, nested
 
 
+@pytest.mark.slow
 def test_any_override_runs_or_fails_with_a_clear_error(corpora, tmp_path_factory, monkeypatch):
     outcomes: collections.Counter[str] = collections.Counter()
 

@@ -1,12 +1,9 @@
 import pytest
 import torch
 
-from mlm_lab.data.arithmetic_format import ArithmeticFormat
 from mlm_lab.errors import ConfigError
 from mlm_lab.generation import GenerationParams, cut_at_stop, generate, left_pad
 from mlm_lab.models.builders import llama
-from mlm_lab.predictor import Predictor
-from mlm_lab.tokenizers.char import CharTokenizer
 
 
 def model(vocab=18):
@@ -78,42 +75,9 @@ def test_cut_at_stop():
     assert cut_at_stop("abc", None) == "abc" and cut_at_stop("abc", ["", "x"]) == "abc"
 
 
-def test_predictor_batches_prompts_of_different_lengths_and_keeps_order():
-    tok = CharTokenizer()
-    predictor = Predictor(model(), tok, ArithmeticFormat(), defaults={"max_new_tokens": 4})
-    prompts = ["1+2=", "100+200=", "3+4=", "55+5="]
-    batched = predictor.complete(prompts, batch_size=3)
-    assert batched == [predictor.complete([p])[0] for p in prompts]
-
-
-def test_num_samples_come_grouped_by_prompt():
-    tok = CharTokenizer()
-    predictor = Predictor(model(), tok, ArithmeticFormat(), defaults={"max_new_tokens": 6})
-    out = predictor.complete(["1+2=", "3+4="], num_samples=3, temperature=3.0, seed=1)
-    assert len(out) == 6
-    assert out == predictor.complete(["1+2="] * 3 + ["3+4="] * 3, temperature=3.0, seed=1)
-    assert len(set(out[:3])) > 1  # hot sampling: the three samples of one prompt differ
-
-
 @pytest.mark.parametrize(
     "kwargs", [{"max_new_tokens": 0}, {"temperature": -1.0}, {"top_k": 0}, {"top_p": 0.0}, {"top_p": 1.5}, {"num_samples": 0}]
 )
 def test_bad_generation_params(kwargs):
     with pytest.raises(ConfigError, match="Fix:"):
         GenerationParams(**kwargs)
-
-
-def test_completions_join_their_prompt_exactly_under_sentencepiece(tmp_path):
-    from mlm_lab.data.plain_format import PlainTextFormat
-    from mlm_lab.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
-
-    tok = SentencePieceTokenizer(vocab_size=300, cache_dir=str(tmp_path))
-    tok.fit(["the cat sat on the mat. the dog sat on the log.\n" * 20])
-    torch.manual_seed(0)
-    m = llama(tok.vocab_size, context_length=32, d_model=32, n_layers=1, n_heads=2).eval()
-    predictor = Predictor(m, tok, PlainTextFormat(), {"max_new_tokens": 12, "temperature": 0.0})
-    prompts = ["the cat", "the dog sat on"]
-    for prompt, completion in zip(prompts, predictor.complete(prompts)):
-        ids = tok.encode(prompt)
-        new = generate(m, [[tok.bos_id, *ids]], predictor.params())[0]
-        assert prompt + completion == tok.decode(ids + new)  # no space lost or doubled at the seam

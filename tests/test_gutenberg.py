@@ -5,11 +5,11 @@ import pytest
 from mlm_lab.data.gutenberg import QUIJOTE_CHAPTER, split_chapters, strip_gutenberg
 from mlm_lab.data.sources import read_documents
 from mlm_lab.errors import ConfigError
-from tests.conftest import shared
+from tests.conftest import data_file
 
 
 def quijote_text() -> str:
-    return read_documents(shared("cervantes/quijote.txt"))[0][0]
+    return read_documents(data_file("cervantes/quijote.txt"))[0][0]
 
 
 def book(start: str, end: str, note: str = "") -> str:
@@ -51,7 +51,7 @@ def test_split_chapters_keeps_front_matter_and_reassembles():
     assert split_chapters("no headings", r"^Chapter") == ["no headings"]
 
 
-def test_quijote_stripped_and_split_into_its_126_chapters():
+def test_quijote_excerpt_stripped_and_split_into_its_chapters():
     text = strip_gutenberg(quijote_text())
     assert text.startswith("El ingenioso hidalgo don Quijote de la Mancha\n")
     assert text.endswith("\nFin")
@@ -59,6 +59,6 @@ def test_quijote_stripped_and_split_into_its_126_chapters():
     chapters = split_chapters(text, QUIJOTE_CHAPTER)
     assert "".join(chapters) == text
     headings = [c.split(".", 1)[0] for c in chapters[1:]]
-    assert len(headings) == 52 + 74  # part 1 and part 2
-    assert headings[0] == "Capítulo primero" and headings[52] == "Capítulo Primero" and headings[-1] == "Capítulo LXXIV"
+    # the excerpt keeps chapters I-II of part 1 and I, LXXII-LXXIV of part 2 (tests/data/README.md)
+    assert headings == ["Capítulo primero", "Capítulo II", "Capítulo Primero", "Capítulo LXXII", "Capítulo LXXIII", "Capítulo LXXIV"]
     assert chapters[0].startswith("El ingenioso hidalgo") and "Prólogo" in chapters[0]

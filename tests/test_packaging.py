@@ -6,6 +6,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # builds the wheel and installs it into a fresh virtualenv
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -42,8 +46,7 @@ def test_wheel_carries_the_configs_and_the_app_composes_from_it(tmp_path):
         text=True,
     )
     assert where.stdout.strip() == str(target / "mlm_lab" / "conf"), where.stderr[-2000:]
-    job = subprocess.run(
-        [sys.executable, "-m", "mlm_lab.apps.train", "--cfg", "job", "model.d_model=64"], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    show_job = [sys.executable, "-m", "mlm_lab.apps.train", "--cfg", "job", "model.d_model=64"]
+    job = subprocess.run(show_job, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert job.returncode == 0, job.stderr[-3000:]
     assert "d_model: 64" in job.stdout and "ArithmeticTask" in job.stdout

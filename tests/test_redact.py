@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import mlflow
+import pytest
 
 from mlm_lab.tracking.redact import REDACTED, redact_config, redact_overrides
 from tests.conftest import TINY, run_cli, sqlite_uri
@@ -40,6 +41,7 @@ def test_credentials_keep_their_interpolation_or_become_stars():
     ]
 
 
+@pytest.mark.slow
 def test_a_run_logs_no_credential_anywhere(tmp_path, monkeypatch):
     """A real run given one secret through the environment and one on the command line: neither is found in any file it wrote."""
     monkeypatch.setenv("MLM_TEST_TOKEN", ENV_SECRET)

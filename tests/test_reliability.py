@@ -22,6 +22,7 @@ def test_a_sqlite_store_in_a_missing_folder_is_refused(tmp_path):
     MlflowTracker(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="x").check_reachable()  # a new file is fine
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_always_leaves_a_loadable_latest_and_resume_finishes(tmp_path):
     """Killed with SIGKILL three times at random moments (checkpoints written every step, so some kills land mid-write)."""
     import os

@@ -28,6 +28,7 @@ def runs_by_name(client, experiment):
     return {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
 
 
+@pytest.mark.slow
 def test_n_steps_then_n_more_equals_2n_steps(store, tmp_path):
     """With a budget-free schedule, extending a finished run's budget continues it exactly."""
     common = [*STEPS, "scheduler=constant", f"tracking.uri={store}"]
@@ -53,6 +54,7 @@ def test_n_steps_then_n_more_equals_2n_steps(store, tmp_path):
     assert client.get_run(halves).info.status == "FINISHED" and len(losses(client, halves)) == 30
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_marks_killed_and_resume_by_run_id_continues_bit_for_bit(tmp_path):
     """Interrupted wherever the signal lands, the resumed run's losses equal an uninterrupted run's at every step."""
     uri = sqlite_uri(tmp_path)
@@ -116,6 +118,7 @@ def test_resume_names_what_it_cannot_find(store, tmp_path):
         run_train(["resume=0123456789abcdef0123456789abcdef", f"tracking.uri={store}", f"output_dir={tmp_path / 'o'}"])
 
 
+@pytest.mark.slow
 def test_resume_into_another_store_is_refused(store, tmp_path):
     run_train([*STEPS, "trainer.max_steps=5", f"tracking.uri={store}", f"output_dir={tmp_path / 'a'}"])
     other = sqlite_uri(tmp_path / "other")
@@ -131,6 +134,7 @@ def test_resume_into_another_store_is_refused(store, tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_an_untracked_run_resumes_untracked(store, tmp_path):
     run_train([*STEPS, "trainer.max_steps=4", "tracking=none", f"output_dir={tmp_path / 'a'}"])
     folder = tmp_path / "a" / "checkpoints"

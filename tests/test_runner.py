@@ -115,6 +115,7 @@ def test_tracking_uri_comes_from_the_environment_then_the_default(tmp_path, monk
     assert r.info.status == "FINISHED" and MlflowClient(env_store).search_registered_models() == []
 
 
+@pytest.mark.slow
 def test_init_from_a_checkpoint_whole_or_in_part(store, tmp_path):
     run(store, tmp_path, "tracking.register_as=null")
     final = tmp_path / "out" / "checkpoints" / "final.pt"
@@ -140,6 +141,7 @@ def test_init_from_a_checkpoint_whole_or_in_part(store, tmp_path):
     assert (ckpt["model"]["pos_emb.weight"] - source["pos_emb.weight"]).abs().max() < 0.01
 
 
+@pytest.mark.slow
 def test_compiled_training_runs_and_exports_plain_weights(store, tmp_path):
     run(store, tmp_path, "hardware.compile=true", "trainer.max_steps=3", "trainer.eval_every=3", "tracking.register_as=null")
     ckpt = load_checkpoint(tmp_path / "out" / "checkpoints" / "final.pt")

@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from mlm_lab.errors import ConfigError
 from mlm_lab.tokenizers import load_tokenizer, tokenizer_sha256
 from mlm_lab.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
-from tests.test_tokenizers import ANY_TEXT, TRICKY_TEXT, shared_text
+from tests.test_tokenizers import ANY_TEXT, TRICKY_TEXT, data_text
 
 
 @pytest.fixture(scope="module")
 def quijote() -> list[str]:
-    """The first ~200 KB of Don Quijote as one training document."""
-    return [shared_text("cervantes/quijote.txt", 200_000)]
+    """The Don Quijote excerpt (105 KB) as one training document."""
+    return [data_text("cervantes/quijote.txt")]
 
 
 @pytest.fixture(scope="module")

@@ -1,25 +1,8 @@
-"""The cache root (argument, $MLM_LAB_CACHE, home), atomic writes, and the trained-tokenizer cache keys."""
+"""The trained-tokenizer cache: its keys, loads and stores (the cache root and atomic writes: test_storage.py)."""
 
 import logging
 
-from mlm_lab.storage import atomic_write_bytes, cache_root
 from mlm_lab.tokenizers import model_cache as cache
-
-
-def test_cache_root_precedence(monkeypatch, tmp_path):
-    monkeypatch.setenv("MLM_LAB_CACHE", str(tmp_path / "env"))
-    assert cache_root(str(tmp_path / "arg")) == tmp_path / "arg"
-    assert cache_root(None) == tmp_path / "env"
-    monkeypatch.delenv("MLM_LAB_CACHE")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cache_root(None) == tmp_path / "home" / ".cache" / "mlm_lab"
-
-
-def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path):
-    path = tmp_path / "a" / "b" / "model"
-    atomic_write_bytes(path, b"one")
-    atomic_write_bytes(path, b"two")
-    assert path.read_bytes() == b"two" and [p.name for p in path.parent.iterdir()] == ["model"]
 
 
 def test_training_key_depends_on_every_input():

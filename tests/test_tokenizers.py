@@ -15,12 +15,12 @@ from mlm_lab.tokenizers.bytelevel_bpe import ByteLevelBPETokenizer
 from mlm_lab.tokenizers.char import CharTokenizer
 from mlm_lab.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
 from mlm_lab.tokenizers.word import WordTokenizer
-from tests.conftest import shared
+from tests.conftest import data_file
 
 
-def shared_text(relative: str, n_chars: int | None = None) -> str:
-    """The text of ../shared/data/<relative> (its first n_chars); fails, never skips, when it is missing."""
-    text = Path(shared(relative)).read_text(encoding="utf-8")
+def data_text(relative: str, n_chars: int | None = None) -> str:
+    """The text of tests/data/<relative> (its first n_chars); fails, never skips, when it is missing."""
+    text = Path(data_file(relative)).read_text(encoding="utf-8")
     return text if n_chars is None else text[:n_chars]
 
 
@@ -50,7 +50,7 @@ def unfitted(name: str, cache_dir: str | None = None):
 def fitted(tmp_path_factory) -> dict:
     """One tokenizer of every kind, trained once on 60 KB of TinyStories (separator lines included)."""
     cache_dir = str(tmp_path_factory.mktemp("tokenizer_cache"))
-    stories = shared_text("tinystories/train.txt", 60_000)
+    stories = data_text("tinystories/train.txt", 60_000)
     toks = {name: unfitted(name, cache_dir) for name in [*TRAINABLE, "char_fixed"]}
     for tok in toks.values():
         tok.fit([stories])
@@ -94,7 +94,7 @@ def test_ordinary_text_never_yields_a_special(fitted, name, text):
 @pytest.mark.parametrize("name", LOSSLESS)
 def test_round_trip_on_real_text(fitted, name):
     tok = fitted[name]
-    for text in (shared_text("tinystories/valid.txt", 100_000), shared_text("cervantes/quijote.txt", 100_000)):
+    for text in (data_text("tinystories/valid.txt", 100_000), data_text("cervantes/quijote.txt", 100_000)):
         assert tok.decode(tok.encode(text)) == text
 
 

@@ -111,6 +111,7 @@ def no_http_retries(monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
 
+@pytest.mark.slow
 def test_a_store_erroring_mid_run_gets_every_write_when_it_answers_again(server, tmp_path):
     (tmp_path / "a").mkdir()
     with FlakyProxy(server, mode="error", seconds=6) as proxy:
@@ -130,6 +131,7 @@ def test_a_store_erroring_mid_run_gets_every_write_when_it_answers_again(server,
     assert any(v.run_id == run.info.run_id for v in client.search_model_versions("name='arithmetic'"))
 
 
+@pytest.mark.slow
 def test_a_store_that_never_comes_back_leaves_a_journal_that_mlm_upload_sends_later(server, tmp_path):
     with FlakyProxy(server, mode="refuse") as proxy:
         result = run_cli(

@@ -56,6 +56,7 @@ def test_padded_rows_match_unpadded_logits(arch):
     assert torch.allclose(alone, together[:, 3:], atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ARCHS)
 def test_overfits_a_tiny_batch(arch):
     model = tiny(arch)
