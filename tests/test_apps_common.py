@@ -1,4 +1,6 @@
 import re
+import subprocess
+import sys
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -76,3 +78,19 @@ def test_the_other_apps_configs_get_the_closest_key_too(app, argv, fix):
     unknown_override(conf_dir() / "apps", app, [*argv[:-1], "+data.n_test=5"] if app == "eval" else argv[:-1])  # valid: nothing
     with pytest.raises(ConfigError, match=re.escape(f"Fix: {fix}")):
         unknown_override(conf_dir() / "apps", app, argv)
+
+
+@pytest.mark.parametrize(
+    ("app", "args", "named"),
+    [
+        ("generate", ["model=models:/x/latest", "prompt=1+2=", "max_new_tokenz=3"], "max_new_tokens"),
+        ("eval", ["model=models:/x/latest", "data.pth=f.txt"], "data.path"),
+        ("compare", ["experiment=arithmetic", "output_dirr=out"], "output_dir"),
+        ("upload", ["journal=j.jsonl", "tracking_urii=sqlite:///x.db"], "tracking_uri"),
+    ],
+)
+def test_every_app_names_the_closest_key_and_exits_2_before_hydra_runs(tmp_path, app, args, named):
+    result = subprocess.run([sys.executable, "-m", f"mlm_lab.apps.{app}", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"set {named}=" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written: no outputs/, no store

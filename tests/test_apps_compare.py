@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from mlm_lab.apps.compare import main, run
+from mlm_lab.apps.compare import app, run
 from mlm_lab.errors import ConfigError
 from tests.conftest import compose_config
 
@@ -23,7 +23,7 @@ def test_compare_tabulates_every_run_of_an_experiment_best_first(tiny_runs, tmp_
 def test_the_app_exits_2_on_what_it_cannot_find(tiny_runs, tmp_path):
     _, uri = tiny_runs
     with pytest.raises(SystemExit) as info:
-        main(compose_config(["experiment=nope", f"tracking_uri={uri}", f"output_dir={tmp_path}"], "compare", "apps"))
+        app(compose_config(["experiment=nope", f"tracking_uri={uri}", f"output_dir={tmp_path}"], "compare", "apps"))
     assert info.value.code == 2
 
 

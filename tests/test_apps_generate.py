@@ -2,7 +2,7 @@
 
 import pytest
 
-from mlm_lab.apps.generate import run
+from mlm_lab.apps.generate import app as run
 from mlm_lab.tracking.mlflow_tracker import load_registered
 from tests.conftest import compose_config
 
@@ -34,3 +34,10 @@ def test_bad_input_exits_2_naming_it(tiny_runs, caplog, overrides, named):
     with pytest.raises(SystemExit) as info:
         generate(uri, *overrides)
     assert info.value.code == 2 and named in caplog.text and "Fix:" in caplog.text
+
+
+def test_a_model_the_store_lacks_exits_2_naming_it(tiny_runs, caplog):
+    _, uri = tiny_runs
+    with pytest.raises(SystemExit) as info:
+        run(compose_config(["model=models:/nope/latest", f"tracking_uri={uri}", "prompt='1+2='"], "generate", "apps"))
+    assert info.value.code == 2 and "models:/nope/latest" in caplog.text and "Fix:" in caplog.text

@@ -5,12 +5,12 @@ import json
 import pytest
 from mlflow import MlflowClient
 
-from mlm_lab.apps.upload import main
+from mlm_lab.apps.upload import app
 from tests.conftest import compose_config, sqlite_uri
 
 
 def upload(*overrides: str) -> dict[str, int]:
-    return main(compose_config(list(overrides), "upload", "apps"))
+    return app(compose_config(list(overrides), "upload", "apps"))
 
 
 def test_a_journal_is_sent_once_and_the_app_says_what_it_sent(tmp_path, monkeypatch, capsys):

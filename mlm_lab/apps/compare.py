@@ -5,12 +5,13 @@ mlm-compare experiment=arithmetic sweep=latest  # the newest sweep's child runs 
 mlm-compare sweep=<parent run id>
 """
 
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from mlm_lab.apps.common import exit_on_config_error
+from mlm_lab.apps.common import check_overrides, exit_on_config_error
 from mlm_lab.errors import ConfigError
 from mlm_lab.schemas import conf_dir
 
@@ -34,8 +35,14 @@ def run(cfg: DictConfig) -> list[Path]:
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="compare")
 @exit_on_config_error
-def main(cfg: DictConfig) -> list[Path]:
+def app(cfg: DictConfig) -> list[Path]:
     return run(cfg)
+
+
+def main() -> None:
+    """The `mlm-compare` command: an override of a key the config lacks exits 2 naming the closest keys, before Hydra runs."""
+    check_overrides(conf_dir() / "apps", "compare", sys.argv[1:])
+    app()
 
 
 if __name__ == "__main__":

@@ -6,12 +6,13 @@ mlm-eval model=models:/cervantes/latest data.path=FILE.txt  # loss, perplexity, 
 """
 
 import json
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from mlm_lab.apps.common import exit_on_config_error
+from mlm_lab.apps.common import check_overrides, exit_on_config_error
 from mlm_lab.schemas import conf_dir
 
 FILE_KEYS = ("path", "separator", "text_column", "sha256", "cache_dir")  # eval.yaml's keys for scoring a file
@@ -48,8 +49,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="eval")
 @exit_on_config_error
-def main(cfg: DictConfig) -> dict:
+def app(cfg: DictConfig) -> dict:
     return evaluate(cfg)
+
+
+def main() -> None:
+    """The `mlm-eval` command: an override of a key the config lacks exits 2 naming the closest keys, before Hydra runs."""
+    check_overrides(conf_dir() / "apps", "eval", sys.argv[1:])
+    app()
 
 
 if __name__ == "__main__":

@@ -3,16 +3,18 @@
 mlm-generate model=models:/arithmetic/latest prompt="12+34="
 """
 
+import sys
+
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from mlm_lab.apps.common import exit_on_config_error, fix_argv
+from mlm_lab.apps.common import check_overrides, exit_on_config_error, fix_argv
 from mlm_lab.schemas import conf_dir
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="generate")
 @exit_on_config_error
-def run(cfg: DictConfig) -> list[str]:
+def app(cfg: DictConfig) -> list[str]:
     from mlm_lab.tracking.registry import load_registered
 
     predictor, _ = load_registered(cfg.model, cfg.tracking_uri)
@@ -33,8 +35,10 @@ def run(cfg: DictConfig) -> list[str]:
 
 
 def main() -> None:
+    """The `mlm-generate` command: prompts quoted for Hydra; an unknown key exits 2 naming the closest keys, before Hydra runs."""
     fix_argv()
-    run()
+    check_overrides(conf_dir() / "apps", "generate", sys.argv[1:])
+    app()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 @exit_on_config_error
-def run(cfg: DictConfig) -> float:
+def app(cfg: DictConfig) -> float:
     """Train one job of the composed config; returns the sweep objective."""
     from mlm_lab.runner import train
     from mlm_lab.training.checkpoint import CheckpointWriteError
@@ -38,7 +38,7 @@ def run(cfg: DictConfig) -> float:
 def main() -> None:
     """The `mlm-train` command: an override of a key the config lacks exits 2 naming the closest keys, before Hydra runs."""
     check_overrides(conf_dir(), "config", sys.argv[1:])
-    run()
+    app()
 
 
 if __name__ == "__main__":

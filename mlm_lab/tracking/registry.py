@@ -7,6 +7,8 @@ import mlflow
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+from mlm_lab.errors import ConfigError
+
 ENTRY = Path(__file__).with_name("pyfunc_entry.py")  # logged "from code": nothing is pickled
 PINNED = ("torch", "mlflow", "hydra-core", "omegaconf", "numpy", "pandas")  # what loading the model imports
 SIGNATURE = ModelSignature(
@@ -63,5 +65,13 @@ def load_registered(uri: str, tracking_uri: str | None = None):
     """Load a logged mlm_lab model (`models:/NAME/latest`, `runs:/ID/model`, a local folder) -> (predictor, config)."""
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
-    python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    try:
+        loaded = mlflow.pyfunc.load_model(uri)
+    except (mlflow.exceptions.MlflowException, OSError) as e:
+        store = mlflow.get_tracking_uri()
+        raise ConfigError(
+            f"model: cannot load {uri} from the tracking store {store} ({str(e).splitlines()[0][:300]}). Fix: check the name and "
+            "version (mlflow ui, or `mlm-compare experiment=NAME`), or point tracking_uri at the store the model was registered in"
+        ) from None
+    python_model = loaded.unwrap_python_model()
     return python_model.predictor, python_model.config
