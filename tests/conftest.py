@@ -59,7 +59,6 @@ def data_file(relative: str) -> str:
     return str(path)
 
 
-shared = data_file  # the name test_configs, test_experiments and test_fuzz_config import
 
 
 def stories_parquet(directory: Path) -> tuple[str, str]:

@@ -22,7 +22,7 @@ ARITHMETIC_SHRINK = ["data.n_train=50", "data.n_val=10", "data.n_test=10"]
 
 
 def runnable(group: str, choice: str, tmp_path) -> list[str]:
-    """Overrides that make `group=choice` build here: text corpora read ../shared/data, trainable
+    """Overrides that make `group=choice` build here: text corpora read the excerpts in tests/data, trainable
     tokenizers learn a small vocabulary from text (arithmetic text supports only a few dozen pieces)."""
     chosen = compose_config([f"{group}={choice}", "output_dir=x"], return_hydra_config=True).hydra.runtime.choices
     overrides = [f"{group}={choice}", f"output_dir={tmp_path}", f"cache_dir={tmp_path / 'cache'}"]

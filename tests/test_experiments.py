@@ -5,7 +5,7 @@ from mlflow import MlflowClient
 
 from mlm_lab.runner import train
 from mlm_lab.schemas import conf_dir
-from tests.conftest import compose_config, local_data, run_cli, shared
+from tests.conftest import compose_config, data_file, local_data, run_cli
 
 EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
 SHRINK = ["trainer.max_steps=3", "trainer.eval_every=3", "trainer.log_every=1", "hardware=cpu", "data.batch_size=8"]
@@ -13,7 +13,7 @@ ARITHMETIC_SHRINK = ["data.n_train=64", "data.n_val=16", "data.n_test=16"]
 
 
 def shrink(experiment: str, tmp_path) -> list[str]:
-    """A few cheap steps of the preset: arithmetic with few problems; text corpora from ../shared/data, scored on a
+    """A few cheap steps of the preset: arithmetic with few problems; text corpora from the excerpts in tests/data, scored on a
     small validation file (the presets' shapes are kept: they are what a user runs)."""
     data = compose_config([f"experiment={experiment}", "output_dir=x"], return_hydra_config=True).hydra.runtime.choices["data"]
     if data == "arithmetic":
@@ -21,7 +21,7 @@ def shrink(experiment: str, tmp_path) -> list[str]:
     overrides = [*local_data(data), f"cache_dir={tmp_path / 'cache'}", "data.max_new_tokens=8"]
     if data == "tinystories":
         valid = tmp_path / "valid.txt"
-        valid.write_text("<|endoftext|>\n".join(open(shared("tinystories/valid.txt")).read().split("<|endoftext|>\n")[:20]))
+        valid.write_text("<|endoftext|>\n".join(open(data_file("tinystories/valid.txt")).read().split("<|endoftext|>\n")[:20]))
         overrides.append(f"data.corpus.val_path={valid}")
     return overrides
 

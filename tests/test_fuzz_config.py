@@ -39,7 +39,7 @@ from mlm_lab.errors import ConfigError
 from mlm_lab.runner import train
 from mlm_lab.schemas import conf_dir
 from mlm_lab.training.trainer import NonFiniteLossError
-from tests.conftest import shared
+from tests.conftest import data_file
 
 GROUPS = ["tokenizer", "model", "data", "optimizer", "scheduler", "hardware", "trainer", "tracking", "experiment"]
 EXAMPLES = int(os.environ.get("MLM_LAB_FUZZ_EXAMPLES", "0"))
@@ -205,13 +205,13 @@ def examples(draw) -> tuple[str, str, list[str]]:
 
 
 def small_corpora(directory: Path) -> dict[str, str]:
-    """Small copies of the shared corpora in `directory`, so text runs read and tokenise 100 kB, not megabytes."""
-    stories = Path(shared("tinystories/valid.txt")).read_text().split("<|endoftext|>\n")
-    quijote = Path(shared("cervantes/quijote.txt")).read_text()
+    """Small copies of the test excerpts (tests/data) in `directory`, so text runs read and tokenise at most 100 kB."""
+    stories = Path(data_file("tinystories/valid.txt")).read_text().split("<|endoftext|>\n")
+    quijote = Path(data_file("cervantes/quijote.txt")).read_text()
     files = {
         "train.txt": "<|endoftext|>\n".join(stories[:200]),
         "valid.txt": "<|endoftext|>\n".join(stories[200:205]),
-        "quijote.txt": quijote[:100_000] + "\n\n" + quijote[quijote.index("*** END OF THE PROJECT GUTENBERG") :],  # 6 chapters
+        "quijote.txt": quijote[:100_000] + "\n\n" + quijote[quijote.index("*** END OF THE PROJECT GUTENBERG") :],  # the first chapters and the licence
     }
     for name, text in files.items():
         (directory / name).write_text(text)
