@@ -28,7 +28,16 @@ SWEEP = ["experiment=arithmetic", "model.d_model=64,128", "seed=0,1", "tracking.
 def run_sweep(launcher: list[str], steps: int, workdir: Path) -> dict:
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    args = [sys.executable, "-m", "mlm_lab.apps.train", "-m", *SWEEP, f"trainer.max_steps={steps}", f"trainer.eval_every={steps}", *launcher]
+    args = [
+        sys.executable,
+        "-m",
+        "mlm_lab.apps.train",
+        "-m",
+        *SWEEP,
+        f"trainer.max_steps={steps}",
+        f"trainer.eval_every={steps}",
+        *launcher,
+    ]
     started = time.perf_counter()
     result = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started

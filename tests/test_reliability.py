@@ -37,7 +37,15 @@ def test_sigkill_at_random_moments_always_leaves_a_loadable_latest_and_resume_fi
     seed = int.from_bytes(os.urandom(4), "little")
     rng = random.Random(seed)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    base = [sys.executable, "-m", "mlm_lab.apps.train", *TINY, "trainer.max_steps=400", "trainer.checkpoint_every=1", "trainer.eval_every=100"]
+    base = [
+        sys.executable,
+        "-m",
+        "mlm_lab.apps.train",
+        *TINY,
+        "trainer.max_steps=400",
+        "trainer.checkpoint_every=1",
+        "trainer.eval_every=100",
+    ]
     base += ["tracking=none", "hydra.run.dir=run"]
     resume = [sys.executable, "-m", "mlm_lab.apps.train", "resume=run/checkpoints", "tracking=none", "hydra.run.dir=run"]  # its own config
     latest = tmp_path / "run" / "checkpoints" / "latest.pt"
