@@ -59,8 +59,6 @@ def data_file(relative: str) -> str:
     return str(path)
 
 
-
-
 def stories_parquet(directory: Path) -> tuple[str, str]:
     """The TinyStories excerpts as the hub's parquet layout (a `text` column): (train file, validation file)."""
     import pyarrow as pa

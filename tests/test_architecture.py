@@ -102,9 +102,23 @@ def test_hydra_instantiate_is_called_in_one_place():
 
 # (package, packages it must not import): the layers of docs/architecture.md
 LAYERS = [
-    ("mlm_lab.models", {"mlm_lab.data", "mlm_lab.training", "mlm_lab.tracking", "mlm_lab.hardware", "mlm_lab.runner", "mlm_lab.tokenizers"}),
+    (
+        "mlm_lab.models",
+        {"mlm_lab.data", "mlm_lab.training", "mlm_lab.tracking", "mlm_lab.hardware", "mlm_lab.runner", "mlm_lab.tokenizers"},
+    ),
     ("mlm_lab.tokenizers", {"mlm_lab.models", "mlm_lab.data", "mlm_lab.training", "mlm_lab.tracking", "mlm_lab.runner"}),
-    ("mlm_lab.data", {"mlm_lab.models", "mlm_lab.hardware", "mlm_lab.evaluation", "mlm_lab.training", "mlm_lab.tracking", "mlm_lab.runner", "mlm_lab.predictor"}),
+    (
+        "mlm_lab.data",
+        {
+            "mlm_lab.models",
+            "mlm_lab.hardware",
+            "mlm_lab.evaluation",
+            "mlm_lab.training",
+            "mlm_lab.tracking",
+            "mlm_lab.runner",
+            "mlm_lab.predictor",
+        },
+    ),
     ("mlm_lab.evaluation", {"mlm_lab.training", "mlm_lab.tracking", "mlm_lab.runner"}),
     ("mlm_lab.training", {"mlm_lab.tracking", "mlm_lab.runner", "mlm_lab.apps"}),
     ("mlm_lab.tracking", {"mlm_lab.instantiate", "mlm_lab.runner", "mlm_lab.apps", "mlm_lab.training.trainer"}),
@@ -124,7 +138,11 @@ def test_layers_do_not_reach_up(package, forbidden):
 
 
 def test_nothing_below_the_apps_imports_them():
-    users = sorted(m for m, targets in internal_edges().items() if not m.startswith("mlm_lab.apps") and any(t.startswith("mlm_lab.apps") for t in targets))
+    users = sorted(
+        m
+        for m, targets in internal_edges().items()
+        if not m.startswith("mlm_lab.apps") and any(t.startswith("mlm_lab.apps") for t in targets)
+    )
     assert users == []
 
 

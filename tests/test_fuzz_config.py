@@ -211,7 +211,9 @@ def small_corpora(directory: Path) -> dict[str, str]:
     files = {
         "train.txt": "<|endoftext|>\n".join(stories[:200]),
         "valid.txt": "<|endoftext|>\n".join(stories[200:205]),
-        "quijote.txt": quijote[:100_000] + "\n\n" + quijote[quijote.index("*** END OF THE PROJECT GUTENBERG") :],  # the first chapters and the licence
+        "quijote.txt": quijote[:100_000]
+        + "\n\n"
+        + quijote[quijote.index("*** END OF THE PROJECT GUTENBERG") :],  # the first chapters and the licence
     }
     for name, text in files.items():
         (directory / name).write_text(text)

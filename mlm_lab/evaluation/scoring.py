@@ -8,7 +8,6 @@ Bits per byte divide the total nats by the UTF-8 bytes of the documents (separat
 and by ln 2, so models with different tokenizers are compared on the same text.
 """
 
-
 import torch
 import torch.nn.functional as F
 
