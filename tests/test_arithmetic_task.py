@@ -75,11 +75,6 @@ def test_an_alphabet_without_the_operators_is_a_config_error():
         task.setup(CharTokenizer(alphabet="0123456789="))
 
 
-def test_a_batch_beyond_memory_is_a_config_error_before_the_first_step():
-    with pytest.raises(ConfigError, match=r"^data\.batch_size: 9007199254740993 sequences of \d+ tokens need"):
-        make_task(batch_size=2**53 + 1)
-
-
 def test_metric_names_are_the_metrics_an_evaluation_reports():
     task = make_task(n_val=50)
     predictor = Predictor(gpt2(task.tokenizer.vocab_size, context_length=16, d_model=16, n_layers=1, n_heads=2), task.tokenizer,

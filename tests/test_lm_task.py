@@ -135,13 +135,6 @@ def test_a_fixed_alphabet_that_misses_characters_of_the_text_is_a_config_error(t
         task.setup(CharTokenizer(alphabet="0123456789"))
 
 
-def test_a_batch_beyond_memory_is_a_config_error_before_the_first_step(tmp_path):
-    corpus = TextCorpus(path=str(write_corpus(tmp_path, "a", 10, "ab")), separator="<|endoftext|>", val_fraction=0.1)
-    task = LanguageModelingTask(corpus, block_size=16, batch_size=2**53, cache_dir=str(tmp_path / "cache"))
-    with pytest.raises(ConfigError, match=r"^data\.batch_size: 9007199254740992 sequences of 16 tokens need .* GiB"):
-        task.setup(CharTokenizer(alphabet=None))
-
-
 @pytest.mark.parametrize("settings, key", [(dict(temperature=-1.0), "data.temperature"), (dict(temperature=math.nan), "data.temperature"),
                                            (dict(top_k=0), "data.top_k"), (dict(max_new_tokens=2**31), "data.max_new_tokens")])  # fmt: skip
 def test_bad_sampling_settings_are_refused_before_training_not_at_the_first_evaluation(tmp_path, settings, key):

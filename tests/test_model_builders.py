@@ -1,7 +1,10 @@
+import functools
+
 import pytest
 
 from mlm_lab.errors import ConfigError
-from mlm_lab.models.builders import gpt2, llama, llama2c_15m, llama2c_260k, mixtral
+from mlm_lab.models.builders import gpt2, llama, llama2c_15m, llama2c_260k, mixtral, planned_config
+from mlm_lab.models.config import TransformerConfig
 
 
 def test_architectures_use_their_blocks():
@@ -18,22 +21,37 @@ def test_named_sizes_reproduce_the_published_parameter_counts(builder, vocab, ex
     assert builder(vocab).num_parameters() == expected
 
 
-def test_named_size_overrides_keep_the_kv_ratio():
+def test_named_sizes_take_the_callers_values_and_keep_the_rest():
     model = llama2c_260k(512, n_heads=4, d_model=32)
-    assert model.config.n_heads == 4 and model.config.n_kv_heads == 2 and model.config.d_model == 32
-    assert llama2c_15m(100).config.d_model == 288
+    assert model.config.n_heads == 4 and model.config.n_kv_heads == 4 and model.config.d_model == 32  # 4 kv heads divide 4 heads
+    assert model.config.n_layers == 5 and model.config.d_ff == 172
+    assert llama2c_15m(100).config.d_model == 288 and llama2c_15m(100).config.d_ff == 768
 
 
-@pytest.mark.parametrize(
-    "builder, size, key",
-    [
-        (gpt2, dict(d_ff=2**62), "model.d_ff"),
-        (mixtral, dict(n_experts=2**63 - 1), "model.n_experts"),
-        (llama, dict(context_length=2**63 - 1), "model.context_length"),
-    ],
-)
-def test_a_model_beyond_memory_is_refused_before_torch_allocates_it(builder, size, key):
+def test_named_sizes_refuse_heads_their_kv_heads_do_not_divide_instead_of_changing_them():
+    """llama2c_260k has 4 kv heads: 6 heads do not split into 4 groups, and the user's values are not rewritten."""
     with pytest.raises(
-        ConfigError, match=rf"^model: .* parameters need about .* GiB to train .*Fix: lower .*{key} \(now {list(size.values())[0]}\)"
+        ConfigError,
+        match=r"^model\.n_kv_heads: the named size's n_kv_heads=4 does not divide model\.n_heads=6\. Fix: set model\.n_kv_heads=3",
     ):
-        builder(vocab_size=18, d_model=16, n_heads=2, n_layers=1, **size)
+        llama2c_260k(512, n_heads=6, d_model=48)
+    with pytest.raises(
+        ConfigError,
+        match=r"^model\.n_kv_heads: the named size's n_kv_heads=6 does not divide model\.n_heads=4\. Fix: set model\.n_kv_heads=4",
+    ):
+        llama2c_15m(100, n_heads=4)
+    model = llama2c_260k(512, n_heads=6, d_model=48, n_kv_heads=3)
+    assert (model.config.n_heads, model.config.n_kv_heads) == (6, 3)
+    assert llama2c_260k(512, n_kv_heads=2).config.n_kv_heads == 2  # an explicit value of its own
+    with pytest.raises(ConfigError, match=r"^model\.n_kv_heads: n_kv_heads=3 must divide n_heads=8"):
+        llama2c_260k(512, n_kv_heads=3)
+
+
+@pytest.mark.parametrize("builder", [gpt2, llama, mixtral, llama2c_260k, llama2c_15m])
+def test_a_builder_gives_its_config_without_building_the_model(builder):
+    """`.config` is what the runner sizes (memory) before a tensor exists; building from it gives the builder's model."""
+    config = builder.config(vocab_size=18, context_length=2**40)
+    assert isinstance(config, TransformerConfig) and config.context_length == 2**40
+    assert builder(vocab_size=18).config == builder.config(vocab_size=18)
+    assert planned_config(functools.partial(builder, d_model=48), 18) == builder.config(18, d_model=48)
+    assert planned_config(lambda vocab_size: None, 18) is None  # a callable that is not a builder: nothing to plan

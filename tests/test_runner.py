@@ -2,10 +2,13 @@
 
 import mlflow
 import pytest
+import yaml
+from hydra import initialize_config_dir
 from mlflow import MlflowClient
 
 from mlm_lab.errors import ConfigError
 from mlm_lab.runner import train
+from mlm_lab.schemas import conf_dir
 from mlm_lab.training.checkpoint import load_checkpoint
 from tests.conftest import SMALL, compose_config
 
@@ -28,6 +31,7 @@ def test_a_run_records_params_metrics_tags_artifacts_and_registers(store, tmp_pa
     client, r = only_run(store)
     assert r.info.status == "FINISHED"
     assert objective == r.data.metrics["val/exact_match"]
+    assert r.data.params["model.d_ff"] == "128"  # null in the YAML: logged as built (4 * d_model)
     assert r.data.params["model.d_model"] == "32" and r.data.params["data.ops"] == "+" and r.data.params["seed"] == "0"
     assert r.data.params["optimizer._target_"] == "mlm_lab.training.optimizers.adamw"
     assert r.data.metrics["model/num_parameters"] > r.data.metrics["model/num_parameters_non_embedding"] > 0
@@ -192,3 +196,31 @@ def test_bad_text_input_is_refused_before_any_run_starts(store, tmp_path, name, 
 def test_rerun_without_a_tracking_store_is_refused_with_the_fix(tmp_path):
     with pytest.raises(ConfigError, match=r"rerun: run abc is not in the tracking store none.*Fix:"):
         train(compose_config([*SMALL, "tracking=none", "+rerun=abc", f"output_dir={tmp_path / 'out'}"]))
+
+
+def test_params_show_the_sizes_a_named_model_derived_and_resume_and_rerun_rebuild_it(store, tmp_path):
+    """llama2c_260k's YAML keys are null: the run logs what was built (d_model 64, d_ff 172, 4 kv heads), not None."""
+    named = ["model=llama2c_260k", "model.d_model=null", "model.n_heads=null", "model.n_layers=1", "model.context_length=16"]
+    objective = run(store, tmp_path, *named, "trainer.max_steps=2", "trainer.eval_every=2", "tracking.register_as=null")
+    client, r = only_run(store)
+    params = r.data.params
+    assert (params["model.d_model"], params["model.d_ff"], params["model.n_heads"], params["model.n_kv_heads"]) == ("64", "172", "8", "4")
+    assert params["model.context_length"] == "16" and params["model._target_"] == "mlm_lab.models.builders.llama2c_260k"
+    assert "model.vocab_size" not in params  # a runtime value from the tokenizer, never part of the model's config section
+    logged = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{r.info.run_id}/config.yaml"))["model"]
+    assert logged["d_ff"] == 172 and logged["n_kv_heads"] == 4 and logged["_partial_"] is True
+    final = tmp_path / "out" / "checkpoints" / "final.pt"
+    assert load_checkpoint(final)["config"]["model"]["d_model"] == 64
+    # the resolved section builds the same model again: resumed from the checkpoint, and rerun from the logged overrides
+    resume = [f"resume={final}", "trainer.max_steps=4", f"tracking.uri={store}", f"output_dir={tmp_path / 'resumed'}"]
+    assert isinstance(train(compose_config(resume), overrides=resume), float)
+    assert [m.step for m in client.get_metric_history(r.info.run_id, "val/loss")] == [2, 4]
+    rerun = [f"rerun={r.info.run_id}", f"tracking.uri={store}", f"output_dir={tmp_path / 'rerun'}"]
+    cfg = compose_config(rerun)
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):  # as in the app: rerun composes the logged overrides
+        assert train(cfg, overrides=rerun) == objective  # same overrides, same seed: the same run again
+    exp = client.get_experiment_by_name("arithmetic")
+    again = next(x for x in client.search_runs([exp.experiment_id]) if x.data.tags.get("rerun_of") == r.info.run_id)
+    assert {k: v for k, v in again.data.params.items() if k.startswith("model.")} == {
+        k: v for k, v in params.items() if k.startswith("model.")
+    }

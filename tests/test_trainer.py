@@ -224,3 +224,26 @@ def test_resuming_a_finished_run_without_more_budget_says_how_to_extend_it(tmp_p
     final = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
     with pytest.raises(ConfigError, match="already spent its budget.*raise trainer.max_steps"):
         Trainer(max_steps=3, eval_every=3).fit(make_loop(tmp_path / "b"), final)
+
+
+def test_overfit_batches_trains_on_the_same_first_batches_every_step(tmp_path):
+    """trainer.overfit_batches=1 (lightning's overfit_batches): one batch drawn, repeated, learned by heart; eval stays on val."""
+    loop = make_loop(tmp_path, batch_size=8)
+    drawn, train_batch = [], loop.task.train_batch
+    loop.task.train_batch = lambda generator: drawn.append(train_batch(generator)) or drawn[-1]
+    Trainer(max_steps=50, eval_every=50, log_every=1, overfit_batches=1).fit(loop)
+    losses = [v for _, v in loop.tracker.series("train/loss")]
+    assert len(drawn) == 1 and len(losses) == 50  # the first batch, 50 steps on it
+    assert losses[-1] < losses[0] / 4, losses[::10]
+    assert [s for s, _ in loop.tracker.series("val/loss")] == [50]
+
+
+def test_overfit_batches_cycle_through_the_first_n(tmp_path):
+    loop = make_loop(tmp_path, batch_size=4)
+    seen, forward = [], loop.train_model.forward
+    loop.train_model.forward = lambda x, *args, **kwargs: seen.append(x.clone()) or forward(x, *args, **kwargs)
+    Trainer(max_steps=3, eval_every=3, overfit_batches=2, grad_accum_steps=2).fit(loop)
+    training = seen[:6]  # 3 steps x 2 micro-batches, before the evaluation's forwards
+    assert all(torch.equal(training[i], training[i % 2]) for i in range(6)) and not torch.equal(training[0], training[1])
+    with pytest.raises(ConfigError, match=r"^trainer\.overfit_batches: must be >= 0, got -1"):
+        Trainer(overfit_batches=-1)

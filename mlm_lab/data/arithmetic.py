@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlm_lab.errors import ConfigError, require
-from mlm_lab.hardware import memory_bytes
 
 OPERATORS = "+-*/"
 BYTES_PER_OPERAND = 100  # a generated operand as Python objects (int, tuple slot, prompt text) and tensor tokens
@@ -58,11 +57,9 @@ def validate_spec(n_operands: int, low: int, high: int, ops: str) -> None:
     require(not (ops == "/" and high < 1), "data.high", "division needs a non-zero divisor", "set data.high >= 1")
 
 
-def require_memory(n_problems: int, n_operands: int) -> None:
-    """Refuse splits that cannot fit in memory, before drawing a single operand (2**31 operands would never finish)."""
-    need, have = n_problems * n_operands * BYTES_PER_OPERAND, memory_bytes()
-    problem = f"{n_problems} problems of {n_operands} operands need about {need / 2**30:.3g} GiB, more than the {have / 2**30:.3g} GiB here"
-    require(need <= have, "data.n_operands", problem, "lower data.n_operands, or data.n_train/n_val/n_test")
+def splits_bytes(n_problems: int, n_operands: int) -> int:
+    """Memory the generated splits take: what a caller checks before `generate_splits` (2**31 operands would never finish)."""
+    return n_problems * n_operands * BYTES_PER_OPERAND
 
 
 def problem_space(n_operands: int, values: int, n_ops: int) -> float:
@@ -112,7 +109,6 @@ def generate_splits(sizes: dict[str, int], n_operands: int, low: int, high: int,
     """
     validate_spec(n_operands, low, high, ops)
     wanted = sum(sizes.values())
-    require_memory(wanted, n_operands)
     space = problem_space(n_operands, high - low + 1, len(ops))
     if wanted > space:
         raise ConfigError(

@@ -8,10 +8,10 @@ import random
 
 import torch
 
-from mlm_lab.data.arithmetic import Problem, generate_splits, require_memory, sample_problem, validate_spec
+from mlm_lab.data.arithmetic import Problem, generate_splits, sample_problem, splits_bytes, validate_spec
 from mlm_lab.data.arithmetic_format import ArithmeticFormat
 from mlm_lab.data.metrics import exact_match
-from mlm_lab.data.task import cannot_encode, require_batch_fits
+from mlm_lab.data.task import MemoryNeed, cannot_encode
 from mlm_lab.errors import require
 from mlm_lab.targets import IGNORE_INDEX
 
@@ -48,7 +48,6 @@ class ArithmeticTask:
             require(value > 0, f"data.{key}", f"must be positive, got {value}", f"set data.{key} to a positive integer")
         self.spec = dict(n_operands=n_operands, low=low, high=high, ops=ops)
         self.sizes = {"test": n_test, "val": n_val, "train": n_train}
-        require_memory(sum(self.sizes.values()), n_operands)
         self.context_length = context_length
         self.batch_size = batch_size
         self.seed = seed
@@ -68,7 +67,6 @@ class ArithmeticTask:
             self.tensors = {name: self._tensorize(problems) for name, problems in self.splits.items()}
         except ValueError as e:
             raise cannot_encode(tokenizer, e) from None
-        require_batch_fits(self.batch_size, self.max_sequence_length)
 
     def _require_context(self) -> None:
         """One problem drawn aside and tokenised: if it is too long for the model, so is the longest of every split."""
@@ -139,6 +137,12 @@ class ArithmeticTask:
 
     def tags(self) -> dict[str, str]:
         return {}  # the data is generated from the logged config and seed
+
+    def memory_needs(self) -> tuple[MemoryNeed, ...]:
+        """The splits' problems, which `setup` generates."""
+        n, k = sum(self.sizes.values()), self.spec["n_operands"]
+        problem = f"{n} problems of {k} operands need about {{need}} GiB, more than the {{have}} GiB here"
+        return (MemoryNeed("data.n_operands", splits_bytes(n, k), problem, "lower data.n_operands, or data.n_train/n_val/n_test"),)
 
     def evaluate(self, predictor, split: str) -> dict[str, float]:
         """Exact match of greedy answers to the plain prompts of `split`, overall and by answer length."""

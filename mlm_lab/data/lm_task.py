@@ -13,7 +13,7 @@ import torch
 from mlm_lab.data.corpus import Corpus
 from mlm_lab.data.metrics import text_metrics
 from mlm_lab.data.plain_format import PlainTextFormat
-from mlm_lab.data.task import cannot_encode, require_batch_fits
+from mlm_lab.data.task import cannot_encode
 from mlm_lab.data.token_cache import TokenStream, cache_key, load_or_tokenize
 from mlm_lab.data.windows import batched, random_windows, scoring_windows
 from mlm_lab.errors import ConfigError, require
@@ -105,13 +105,16 @@ class LanguageModelingTask:
                 f"is {self.block_size} but corpus {name!r} has only {n} training tokens",
                 f"set model.context_length (and data.block_size) below {n - 1}, or use a larger corpus",
             )
-        require_batch_fits(self.batch_size, self.block_size)
         self._scored: dict[str, int] = {}  # targets scored per split, counted once
         self.drawn = {name: 0 for name in self.sources}  # training windows drawn per source, for the shares check
 
     @property
     def max_sequence_length(self) -> int:
         return self.block_size
+
+    def memory_needs(self) -> tuple:
+        """Nothing known before the corpus is read: the runner checks the training batch once setup has run."""
+        return ()
 
     def _sources_for_batch(self) -> list[str]:
         """Each row's source: the one furthest behind its share, so shares hold to within a window all run long."""

@@ -1,11 +1,21 @@
 """The interface the runner, trainer and apps use; a task is whatever implements it (no base class)."""
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 
-from mlm_lab.errors import ConfigError, require
-from mlm_lab.hardware import memory_bytes
+from mlm_lab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """Bytes a task's `setup` will hold, and the words of the refusal if the host has less (the runner compares)."""
+
+    key: str  # the setting to lower
+    bytes: int
+    problem: str  # with {need} and {have} in GiB filled in by the check
+    fix: str
 
 
 class Task(Protocol):
@@ -53,6 +63,9 @@ class Task(Protocol):
     def tags(self) -> dict[str, str]:
         """Run tags that identify the data (corpus and file hashes)."""
 
+    def memory_needs(self) -> tuple[MemoryNeed, ...]:
+        """What `setup` will hold beyond the training batch, known before it runs (the runner checks the batch itself)."""
+
 
 def cannot_encode(tokenizer, error: ValueError) -> ConfigError:
     """The error for data the tokenizer cannot encode (a fixed alphabet without a character of it): a config to fix."""
@@ -61,16 +74,4 @@ def cannot_encode(tokenizer, error: ValueError) -> ConfigError:
         f"{key}: the {tokenizer.kind} tokenizer cannot encode the data ({str(error).split(' Fix:')[0]}). "
         "Fix: use a tokenizer that covers every character of the data: tokenizer=char_corpus learns them from the "
         "training text, or list them all in tokenizer.alphabet"
-    )
-
-
-def require_batch_fits(batch_size: int, length: int) -> None:
-    """Refuse a batch whose token ids alone (inputs and targets, int64) exceed memory, before torch fails to allocate it."""
-    need, have = batch_size * length * 16, memory_bytes()
-    require(
-        need <= have,
-        "data.batch_size",
-        f"{batch_size} sequences of {length} tokens need {need / 2**30:.3g} GiB for their token ids alone, "
-        f"more than the {have / 2**30:.3g} GiB of memory here",
-        "lower data.batch_size, and raise trainer.grad_accum_steps to keep the effective batch",
     )

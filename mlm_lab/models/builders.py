@@ -1,31 +1,40 @@
 """Architectures and named sizes as builder functions: what the `conf/model/*.yaml` targets call.
 
-`vocab_size` comes from the tokenizer at run time; everything else has a default here.
+`vocab_size` comes from the tokenizer at run time; everything else has a default here. Each builder
+also offers `.config(...)`, the TransformerConfig it would build, so a caller (the runner) can size
+the model before a single tensor is allocated.
 """
 
+import functools
+import inspect
+
 from mlm_lab.errors import require
-from mlm_lab.hardware import memory_bytes
 from mlm_lab.models.config import TransformerConfig
 from mlm_lab.models.transformer import Transformer
 
-BYTES_PER_PARAMETER = 16  # training in fp32: weights, gradients and AdamW's two moments
+
+def model_builder(make_config):
+    """Turn `make_config(vocab_size, ...) -> TransformerConfig` into a builder of the Transformer, with `.config` kept."""
+
+    @functools.wraps(make_config)
+    def builder(*args, **kwargs) -> Transformer:
+        return Transformer(make_config(*args, **kwargs))
+
+    builder.__signature__ = inspect.signature(make_config).replace(return_annotation=Transformer)
+    builder.config = make_config
+    return builder
 
 
-def build_transformer(config: TransformerConfig) -> Transformer:
-    """The model, once its parameters are known to fit in memory: torch would fail deep inside an allocation, or the OS kill the run."""
-    n = config.approx_parameters()
-    need, have = n * BYTES_PER_PARAMETER, memory_bytes()
-    sizes = ("d_model", "n_layers", "d_ff", "context_length") + (("n_experts",) if config.mlp == "moe" else ())
-    require(
-        need <= have,
-        "model",
-        f"{n:.3g} parameters need about {need / 2**30:.3g} GiB to train (weights, gradients, optimizer state), "
-        f"more than the {have / 2**30:.3g} GiB of memory here",
-        "lower " + ", ".join(f"model.{k} (now {getattr(config, k)})" for k in sizes),
-    )
-    return Transformer(config)
+def planned_config(factory, vocab_size: int) -> TransformerConfig | None:
+    """The config `factory(vocab_size=...)` will build (factory: a builder or a partial of one); None for other callables."""
+    func = getattr(factory, "func", factory)
+    make_config = getattr(func, "config", None)
+    if make_config is None:
+        return None
+    return make_config(*getattr(factory, "args", ()), **{**getattr(factory, "keywords", {}), "vocab_size": vocab_size})
 
 
+@model_builder
 def gpt2(
     vocab_size: int,
     context_length: int = 256,
@@ -37,16 +46,15 @@ def gpt2(
     bias: bool = True,
     tie_embeddings: bool = True,
     gradient_checkpointing: bool = False,
-) -> Transformer:
+) -> TransformerConfig:
     """GPT-2: LayerNorm, GELU MLP, learned absolute positions, tied embeddings."""
-    return build_transformer(
-        TransformerConfig(
-            vocab_size, context_length, d_model, n_layers, n_heads, None, d_ff, "layernorm", "gelu", "learned",
-            bias=bias, dropout=dropout, tie_embeddings=tie_embeddings, gradient_checkpointing=gradient_checkpointing,
-        )
+    return TransformerConfig(
+        vocab_size, context_length, d_model, n_layers, n_heads, None, d_ff, "layernorm", "gelu", "learned",
+        bias=bias, dropout=dropout, tie_embeddings=tie_embeddings, gradient_checkpointing=gradient_checkpointing,
     )  # fmt: skip
 
 
+@model_builder
 def llama(
     vocab_size: int,
     context_length: int = 256,
@@ -59,16 +67,15 @@ def llama(
     dropout: float = 0.0,
     tie_embeddings: bool = True,
     gradient_checkpointing: bool = False,
-) -> Transformer:
+) -> TransformerConfig:
     """Llama: RMSNorm, SwiGLU, RoPE, no biases, optional grouped-query attention."""
-    return build_transformer(
-        TransformerConfig(
-            vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", "swiglu", "rope", rope_theta,
-            bias=False, dropout=dropout, tie_embeddings=tie_embeddings, gradient_checkpointing=gradient_checkpointing,
-        )
+    return TransformerConfig(
+        vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", "swiglu", "rope", rope_theta,
+        bias=False, dropout=dropout, tie_embeddings=tie_embeddings, gradient_checkpointing=gradient_checkpointing,
     )  # fmt: skip
 
 
+@model_builder
 def mixtral(
     vocab_size: int,
     context_length: int = 256,
@@ -84,14 +91,12 @@ def mixtral(
     dropout: float = 0.0,
     tie_embeddings: bool = True,
     gradient_checkpointing: bool = False,
-) -> Transformer:
+) -> TransformerConfig:
     """Mixtral: the Llama backbone with top-k routed SwiGLU experts and a load-balancing loss."""
-    return build_transformer(
-        TransformerConfig(
-            vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", "moe", "rope", rope_theta,
-            bias=False, dropout=dropout, tie_embeddings=tie_embeddings, n_experts=n_experts, top_k=top_k,
-            aux_loss_weight=aux_loss_weight, gradient_checkpointing=gradient_checkpointing,
-        )
+    return TransformerConfig(
+        vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", "moe", "rope", rope_theta,
+        bias=False, dropout=dropout, tie_embeddings=tie_embeddings, n_experts=n_experts, top_k=top_k,
+        aux_loss_weight=aux_loss_weight, gradient_checkpointing=gradient_checkpointing,
     )  # fmt: skip
 
 
@@ -101,23 +106,46 @@ LLAMA2C_260K = dict(context_length=512, d_model=64, n_layers=5, n_heads=8, n_kv_
 LLAMA2C_15M = dict(context_length=256, d_model=288, n_layers=6, n_heads=6, n_kv_heads=6)
 
 
-def _named(size: dict, vocab_size: int, overrides: dict) -> Transformer:
+def _named(size: dict, vocab_size: int, overrides: dict) -> TransformerConfig:
+    """The named size with the caller's values (None keeps the size's); a user's value is never changed, only refused."""
     args = {**size, **{k: v for k, v in overrides.items() if v is not None}}
-    if args["n_heads"] != size["n_heads"]:  # keep the named size's query-to-kv-head ratio
-        ratio = size["n_heads"] // size["n_kv_heads"]
-        args["n_kv_heads"] = args["n_heads"] // ratio if args["n_heads"] % ratio == 0 else args["n_heads"]
-    return llama(vocab_size, **args)
+    heads, kv = args["n_heads"], args.get("n_kv_heads")
+    if overrides.get("n_kv_heads") is None and kv is not None and isinstance(heads, int) and heads > 0:
+        fits = [d for d in range(min(kv, heads), 0, -1) if heads % d == 0]
+        require(
+            heads % kv == 0,
+            "model.n_kv_heads",
+            f"the named size's n_kv_heads={kv} does not divide model.n_heads={heads}",
+            f"set model.n_kv_heads={fits[0]} (or another divisor of {heads})",
+        )
+    return llama.config(vocab_size, **args)
 
 
+@model_builder
 def llama2c_260k(
-    vocab_size: int, context_length: int | None = None, d_model: int | None = None, n_layers: int | None = None, n_heads: int | None = None
-) -> Transformer:
+    vocab_size: int,
+    context_length: int | None = None,
+    d_model: int | None = None,
+    n_layers: int | None = None,
+    n_heads: int | None = None,
+    n_kv_heads: int | None = None,
+    d_ff: int | None = None,
+) -> TransformerConfig:
     """llama2.c 260K shape (vocab 512 in the original); None keeps the named size's value."""
-    return _named(LLAMA2C_260K, vocab_size, dict(context_length=context_length, d_model=d_model, n_layers=n_layers, n_heads=n_heads))
+    given = dict(context_length=context_length, d_model=d_model, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads, d_ff=d_ff)
+    return _named(LLAMA2C_260K, vocab_size, given)
 
 
+@model_builder
 def llama2c_15m(
-    vocab_size: int, context_length: int | None = None, d_model: int | None = None, n_layers: int | None = None, n_heads: int | None = None
-) -> Transformer:
+    vocab_size: int,
+    context_length: int | None = None,
+    d_model: int | None = None,
+    n_layers: int | None = None,
+    n_heads: int | None = None,
+    n_kv_heads: int | None = None,
+    d_ff: int | None = None,
+) -> TransformerConfig:
     """llama2.c 15M shape (vocab 32000 in the original); None keeps the named size's value."""
-    return _named(LLAMA2C_15M, vocab_size, dict(context_length=context_length, d_model=d_model, n_layers=n_layers, n_heads=n_heads))
+    given = dict(context_length=context_length, d_model=d_model, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads, d_ff=d_ff)
+    return _named(LLAMA2C_15M, vocab_size, given)

@@ -4,7 +4,7 @@ import contextlib
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -12,49 +12,14 @@ from mlm_lab.errors import require
 from mlm_lab.evaluation.splits import evaluate_split, samples_text
 from mlm_lab.training.budget import Budget
 from mlm_lab.training.checkpoint import Checkpointer
-from mlm_lab.training.distributed import Distributed
+from mlm_lab.training.loop import Loop, NonFiniteLossError, StepDone, TrainState, Window
+from mlm_lab.training.monitors import reported_metrics, require_reported
 from mlm_lab.training.progress import Progress
 from mlm_lab.training.rng import rng_state, set_rng_state
 from mlm_lab.training.signals import StopOnSignal, TrainingInterrupted
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 2  # bump when the training state's layout changes
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; the step, micro-batch and rank are in `tags`."""
-
-    def __init__(self, message: str, tags: dict[str, str], batch: dict | None = None):
-        super().__init__(message)
-        self.tags, self.batch = tags, batch
-
-
-@dataclass
-class TrainState:
-    """How far the run has come: optimizer steps, tokens over all ranks, seconds spent in training steps."""
-
-    step: int = 0
-    tokens: int = 0
-    seconds: float = 0.0
-
-
-@dataclass
-class Loop:
-    """What one `fit` works on; the runner builds it."""
-
-    model: torch.nn.Module  # the plain module: evaluation, generation and checkpoints use it
-    train_model: torch.nn.Module  # what the steps run through (DDP and/or torch.compile around `model`)
-    optimizer: torch.optim.Optimizer
-    schedule: object  # training.schedules.Schedule, bound to the optimizer
-    task: object
-    hardware: object
-    predictor: object
-    tracker: object  # log_metrics, log_text, log_artifact
-    generator: torch.Generator
-    checkpoint_dir: str
-    checkpoint_extra: dict = field(default_factory=dict)  # model_config, tokenizer, config, run_id: what makes a checkpoint self-describing
-    dist: Distributed = field(default_factory=Distributed)
-    scaler: torch.amp.GradScaler | None = None
 
 
 @dataclass
@@ -77,13 +42,14 @@ class Trainer:
     progress_bar: bool | None = None  # null: a bar when stderr is a terminal, plain log lines otherwise
     init_from: str | None = None  # start from this checkpoint's weights (a .pt written by a run)
     init_include: list[str] | None = None  # with init_from: load only keys with these prefixes (e.g. [tok_emb.])
+    overfit_batches: int = 0  # > 0: train on the first N training batches over and over (can the model fit them?); eval stays on val
 
     def __post_init__(self):
         self.budget = Budget(self.max_steps, self.max_tokens, self.max_minutes)
         for key in ("eval_every", "log_every", "grad_accum_steps"):
             value = getattr(self, key)
             require(value > 0, f"trainer.{key}", f"must be positive, got {value}", f"set trainer.{key} to a positive integer")
-        for key, low in (("checkpoint_every", 1), ("early_stopping_patience", 1), ("keep_best", 0)):
+        for key, low in (("checkpoint_every", 1), ("early_stopping_patience", 1), ("keep_best", 0), ("overfit_batches", 0)):
             value = getattr(self, key)
             require(value is None or value >= low, f"trainer.{key}", f"must be >= {low}, got {value}", f"set trainer.{key}={low} or null")
         require(
@@ -167,15 +133,63 @@ class Trainer:
 
     def fit(self, loop: Loop, resume_from: dict | None = None) -> dict:
         """Train `loop.model` in place; returns the last evaluation's metrics (names prefixed `val/`)."""
-        dist, task, hardware = loop.dist, loop.task, loop.hardware
-        scaler = loop.scaler or hardware.grad_scaler()
-        loop.scaler = scaler
+        checkpointer = self._start(loop, resume_from)
+        progress = self._progress(loop)
+        val_metrics: dict = {}
+        window = Window()  # since the last log line, for tokens/s
+        with StopOnSignal() as stop, progress:
+            spent = self._spent()  # fraction of the budget used
+            progress.begin(self.state.step, spent)
+            while spent < 1.0:
+                done = self._train_step(loop, spent, stop, window)
+                step, spent = done.step, self._spent()
+                last = spent >= 1.0
+                progress.step(step, done.loss, done.lr, spent)
+                if step % self.log_every == 0 or last:
+                    self._log(loop, progress, done, spent, window)
+                evaluated = step % self.eval_every == 0 or last
+                if evaluated:
+                    val_metrics = self._evaluate(loop, checkpointer, step, progress)
+                    last = last or checkpointer.should_stop
+                    if checkpointer.should_stop:
+                        progress.message(
+                            "early stopping: %s has not improved for %d evaluations", checkpointer.monitor, checkpointer.bad_evaluations
+                        )
+                # a signal that lands during this step's logging or evaluation also stops here (one process:
+                # no other rank to agree with), rather than after one more step
+                if done.stopping or (not loop.dist.enabled and stop.requested is not None):
+                    self.write(loop, checkpointer, checkpointer.latest)
+                    raise TrainingInterrupted(stop.requested or 15, step, str(checkpointer.latest))
+                if last:
+                    break
+                if step % self.checkpoint_every == 0 if self.checkpoint_every else evaluated:
+                    self.write(loop, checkpointer, checkpointer.latest)
+            self.write(loop, checkpointer, checkpointer.final)
+        return val_metrics
+
+    def require_monitor(self, task) -> None:
+        """`monitor` (null: the task's objective) must be a metric the evaluation of `task` reports: refused before training."""
+        fix = "set trainer.monitor to one of them, or null for the task's objective"
+        require_reported("trainer.monitor", self.monitor or f"val/{task.objective}", reported_metrics(task), fix)
+
+    def _start(self, loop: Loop, resume_from: dict | None) -> Checkpointer:
+        """Check the monitor, restore a resumed run's state (or start from zero) and fix the batches of `overfit_batches`."""
+        self.require_monitor(loop.task)
+        loop.scaler = loop.scaler or loop.hardware.grad_scaler()
         checkpointer = self.checkpointer(loop)
         if resume_from is not None:
             self.require_budget_left(resume_from["progress"])
             self.restore(loop, checkpointer, resume_from)
         else:
             self.state = TrainState()
+        self._fixed = [loop.task.train_batch(loop.generator) for _ in range(self.overfit_batches)]
+        self._drawn = 0
+        loop.train_model.train()
+        return checkpointer
+
+    def _progress(self, loop: Loop) -> Progress:
+        """The progress bar (or log lines) over the budget, after a line on the effective batch."""
+        dist, task = loop.dist, loop.task
         effective_batch = task.batch_size * self.grad_accum_steps * dist.world_size
         progress = Progress(self.budget.total_steps(effective_batch * task.max_sequence_length), self.progress_bar, enabled=dist.is_main)
         loop.tracker.log_metrics({"train/effective_batch_size": effective_batch}, step=self.state.step)
@@ -186,72 +200,62 @@ class Trainer:
             self.grad_accum_steps,
             dist.world_size,
         )
-        val_metrics: dict = {}
-        loop.train_model.train()
-        window_tokens, window_seconds = 0, 0.0  # since the last log line, for tokens/s
-        with StopOnSignal() as stop, progress:
-            spent = self.budget.progress(self.state.step, self.state.tokens, self.state.seconds)  # fraction of the budget used
-            progress.begin(self.state.step, spent)
-            while spent < 1.0:
-                started = time.perf_counter()
-                step = self.state.step + 1
-                lr = loop.schedule.update(step, spent)
-                loss, tokens = self._accumulate(loop, scaler)
-                nonfinite, stopping, loss = dist.sum([float(not math.isfinite(loss)), float(stop.requested is not None), loss])
-                loss /= dist.world_size
-                if nonfinite:
-                    raise self._nonfinite(step)
-                grad_norm = self._optimizer_step(loop, scaler)
-                seconds = time.perf_counter() - started
-                if dist.enabled and self.max_minutes is not None:  # every rank must agree on when the budget ends
-                    seconds = dist.sum([seconds])[0] / dist.world_size
-                self.state = TrainState(step, self.state.tokens + tokens * dist.world_size, self.state.seconds + seconds)
-                window_tokens += tokens * dist.world_size
-                window_seconds += seconds
-                spent = self.budget.progress(self.state.step, self.state.tokens, self.state.seconds)
-                last = spent >= 1.0
-                progress.step(step, loss, lr, spent)
-                if step % self.log_every == 0 or last:
-                    metrics = {
-                        "train/loss": loss,
-                        "train/lr": lr,
-                        "train/grad_norm": grad_norm,
-                        "tokens_per_second": window_tokens / max(window_seconds, 1e-9),
-                        "train/tokens": self.state.tokens,
-                        "train/minutes": self.state.seconds / 60.0,
-                        **({"train/loss_scale": scaler.get_scale()} if scaler.is_enabled() else {}),
-                        **task.train_stats(),
-                    }
-                    loop.tracker.log_metrics(metrics, step)
-                    progress.line(step, metrics, spent)
-                    window_tokens, window_seconds = 0, 0.0
-                evaluated = step % self.eval_every == 0 or last
-                if evaluated:
-                    val_metrics = self._evaluate(loop, checkpointer, step, progress)
-                    last = last or checkpointer.should_stop
-                if checkpointer.should_stop and evaluated:
-                    progress.message(
-                        "early stopping: %s has not improved for %d evaluations", checkpointer.monitor, checkpointer.bad_evaluations
-                    )
-                due = step % self.checkpoint_every == 0 if self.checkpoint_every else evaluated
-                # a signal that lands during this step's logging or evaluation also stops here (one process:
-                # no other rank to agree with), rather than after one more step
-                if stopping or (not dist.enabled and stop.requested is not None):
-                    self.write(loop, checkpointer, checkpointer.latest)
-                    raise TrainingInterrupted(stop.requested or 15, step, str(checkpointer.latest))
-                if last:
-                    break
-                if due:
-                    self.write(loop, checkpointer, checkpointer.latest)
-            self.write(loop, checkpointer, checkpointer.final)
-        return val_metrics
+        return progress
+
+    def _spent(self) -> float:
+        return self.budget.progress(self.state.step, self.state.tokens, self.state.seconds)
+
+    def _train_step(self, loop: Loop, spent: float, stop: StopOnSignal, window: Window) -> StepDone:
+        """One optimizer step over `grad_accum_steps` micro-batches, with every rank agreeing on a bad loss or a stop."""
+        dist = loop.dist
+        started = time.perf_counter()
+        step = self.state.step + 1
+        lr = loop.schedule.update(step, spent)
+        loss, tokens = self._accumulate(loop, loop.scaler)
+        nonfinite, stopping, loss = dist.sum([float(not math.isfinite(loss)), float(stop.requested is not None), loss])
+        loss /= dist.world_size
+        if nonfinite:
+            raise self._nonfinite(step)
+        grad_norm = self._optimizer_step(loop, loop.scaler)
+        seconds = time.perf_counter() - started
+        if dist.enabled and self.max_minutes is not None:  # every rank must agree on when the budget ends
+            seconds = dist.sum([seconds])[0] / dist.world_size
+        self.state = TrainState(step, self.state.tokens + tokens * dist.world_size, self.state.seconds + seconds)
+        window.tokens += tokens * dist.world_size
+        window.seconds += seconds
+        return StepDone(step, loss, lr, grad_norm, bool(stopping))
+
+    def _log(self, loop: Loop, progress: Progress, done: StepDone, spent: float, window: Window) -> None:
+        """train/* metrics and a log line; starts a new tokens/s window."""
+        scaler = loop.scaler
+        metrics = {
+            "train/loss": done.loss,
+            "train/lr": done.lr,
+            "train/grad_norm": done.grad_norm,
+            "tokens_per_second": window.tokens / max(window.seconds, 1e-9),
+            "train/tokens": self.state.tokens,
+            "train/minutes": self.state.seconds / 60.0,
+            **({"train/loss_scale": scaler.get_scale()} if scaler.is_enabled() else {}),
+            **loop.task.train_stats(),
+        }
+        loop.tracker.log_metrics(metrics, done.step)
+        progress.line(done.step, metrics, spent)
+        window.tokens, window.seconds = 0, 0.0
+
+    def _next_batch(self, loop: Loop) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next training batch: drawn from the task, or the next of the `overfit_batches` fixed ones."""
+        if not self._fixed:
+            return loop.task.train_batch(loop.generator)
+        batch = self._fixed[self._drawn % len(self._fixed)]
+        self._drawn += 1
+        return batch
 
     def _accumulate(self, loop: Loop, scaler) -> tuple[float, int]:
         """Forward and backward over `grad_accum_steps` micro-batches; returns the mean loss and the tokens seen here."""
         total, tokens = torch.zeros((), device=loop.hardware.torch_device), 0
         self._bad_batch = None
         for micro in range(self.grad_accum_steps):
-            x, y = loop.task.train_batch(loop.generator)
+            x, y = self._next_batch(loop)
             x, y = x.to(loop.hardware.torch_device), y.to(loop.hardware.torch_device)
             # under DDP, gradients are averaged across ranks only on the last micro-batch
             sync = loop.train_model.no_sync() if loop.dist.enabled and micro < self.grad_accum_steps - 1 else contextlib.nullcontext()
@@ -291,12 +295,6 @@ class Trainer:
         loop.tracker.log_metrics(metrics, step)
         progress.message("step %d  %s", step, "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         loop.schedule.observe(metrics)
-        require(
-            checkpointer.monitor in metrics,
-            "trainer.monitor",
-            f"{checkpointer.monitor!r} is not among the evaluation's metrics {sorted(metrics)}",
-            "set trainer.monitor to one of them, or null for the task's objective",
-        )
         best = checkpointer.observe(metrics, step, lambda: self.snapshot(loop, checkpointer))
         if best is not None:
             progress.message("new best %s %.4f: %s", checkpointer.monitor, metrics[checkpointer.monitor], best)

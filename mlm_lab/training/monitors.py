@@ -1,0 +1,13 @@
+"""Monitored metrics (`trainer.monitor`, `scheduler.monitor`) are checked against what the evaluation reports, before training."""
+
+from mlm_lab.errors import require
+
+
+def reported_metrics(task) -> set[str]:
+    """The `val/` metrics an evaluation of `task` reports (after its setup)."""
+    return {"val/loss", *(f"val/{m}" for m in task.metric_names("val"))}
+
+
+def require_reported(key: str, monitor: str | None, reported: set[str], fix: str) -> None:
+    """Refuse a monitor (`key`'s value; None monitors nothing) that names no reported metric."""
+    require(monitor is None or monitor in reported, key, f"{monitor!r} is not among the evaluation's metrics {sorted(reported)}", fix)
