@@ -8,7 +8,7 @@ import pytest
 
 from mlm_lab.errors import ConfigError
 from mlm_lab.tracking.comparison import compare, latest_sweep, markdown, objective, search, table, varied_params
-from mlm_lab.tracking.runs import DIRECTION_TAG, OBJECTIVE_TAG
+from mlm_lab.tracking.runs import DIRECTION_TAG, OBJECTIVE_TAG, OVERRIDES_TAG
 from tests.tracking_fixtures import fresh_store
 
 
@@ -65,6 +65,22 @@ def test_the_table_shows_what_varied_and_what_it_gave_best_first(experiment):
     assert list(frame["run"]) == ["lr0.01", "lr0.1", "lr0.001"]  # maximize: highest accuracy first
     assert list(frame["run_id"]) == [ids["0.01"], ids["0.1"], ids["0.001"]]
     assert frame["tokens_per_s"].tolist() == [100.0] * 3 and (frame["val/loss"] == 1.0).all()
+
+
+def test_a_sweeps_columns_are_the_keys_it_swept_not_what_follows_from_them(uri):
+    """d_ff follows d_model (both logged resolved): only the swept key is a column; a group choice sweeps its whole group."""
+    client = mlflow.MlflowClient(uri)
+    experiment_id = client.create_experiment("swept")
+    for d_model, lr in (("32", "0.1"), ("48", "0.1"), ("32", "0.3")):
+        params = {"model.d_model": d_model, "model.d_ff": str(4 * int(d_model)), "optimizer.lr": lr}
+        log_run(
+            client, experiment_id, f"d{d_model}", params, accuracy=0.5, tags={OVERRIDES_TAG: f"model.d_model={d_model} optimizer.lr={lr}"}
+        )
+    runs = search(uri, "swept")
+    assert varied_params(runs) == ["model.d_model", "optimizer.lr"]
+    assert varied_params(runs.drop(columns=[f"tags.{OVERRIDES_TAG}"])) == ["model.d_ff", "model.d_model", "optimizer.lr"]
+    runs[f"tags.{OVERRIDES_TAG}"] = ["model=llama", "model=gpt2", "model=llama"]
+    assert varied_params(runs) == ["model.d_ff", "model.d_model"]
 
 
 def test_runs_that_disagree_on_the_objective_are_not_ranked():

@@ -1,4 +1,5 @@
 import functools
+import logging
 
 import pytest
 
@@ -21,30 +22,26 @@ def test_named_sizes_reproduce_the_published_parameter_counts(builder, vocab, ex
     assert builder(vocab).num_parameters() == expected
 
 
-def test_named_sizes_take_the_callers_values_and_keep_the_rest():
-    model = llama2c_260k(512, n_heads=4, d_model=32)
-    assert model.config.n_heads == 4 and model.config.n_kv_heads == 4 and model.config.d_model == 32  # 4 kv heads divide 4 heads
+def test_named_size_overrides_keep_the_kv_ratio(caplog):
+    with caplog.at_level(logging.INFO, logger="mlm_lab.models.builders"):
+        model = llama2c_260k(512, n_heads=4, d_model=32)
+    assert model.config.n_heads == 4 and model.config.n_kv_heads == 2 and model.config.d_model == 32
+    assert "model.n_kv_heads is null: 2 kv heads for model.n_heads=4 (the named size's 8:4 ratio)" in caplog.text  # stated, not silent
     assert model.config.n_layers == 5 and model.config.d_ff == 172
     assert llama2c_15m(100).config.d_model == 288 and llama2c_15m(100).config.d_ff == 768
+    assert llama2c_15m(100, n_heads=4).config.n_kv_heads == 4  # 6:6 is one kv head per head
+    assert llama2c_260k(512, n_heads=6, d_model=48).config.n_kv_heads == 3
+    assert llama2c_260k(512, n_heads=5, d_model=40).config.n_kv_heads == 5  # a ratio of 2 does not divide 5 heads
 
 
-def test_named_sizes_refuse_heads_their_kv_heads_do_not_divide_instead_of_changing_them():
-    """llama2c_260k has 4 kv heads: 6 heads do not split into 4 groups, and the user's values are not rewritten."""
-    with pytest.raises(
-        ConfigError,
-        match=r"^model\.n_kv_heads: the named size's n_kv_heads=4 does not divide model\.n_heads=6\. Fix: set model\.n_kv_heads=3",
-    ):
-        llama2c_260k(512, n_heads=6, d_model=48)
-    with pytest.raises(
-        ConfigError,
-        match=r"^model\.n_kv_heads: the named size's n_kv_heads=6 does not divide model\.n_heads=4\. Fix: set model\.n_kv_heads=4",
-    ):
-        llama2c_15m(100, n_heads=4)
-    model = llama2c_260k(512, n_heads=6, d_model=48, n_kv_heads=3)
-    assert (model.config.n_heads, model.config.n_kv_heads) == (6, 3)
+def test_an_n_kv_heads_the_caller_sets_is_used_as_it_is_or_refused():
+    model = llama2c_260k(512, n_heads=6, d_model=48, n_kv_heads=6)
+    assert (model.config.n_heads, model.config.n_kv_heads) == (6, 6)
     assert llama2c_260k(512, n_kv_heads=2).config.n_kv_heads == 2  # an explicit value of its own
     with pytest.raises(ConfigError, match=r"^model\.n_kv_heads: n_kv_heads=3 must divide n_heads=8"):
         llama2c_260k(512, n_kv_heads=3)
+    with pytest.raises(ConfigError, match=r"^model\.n_kv_heads: n_kv_heads=4 must divide n_heads=6"):
+        llama2c_260k(512, n_heads=6, d_model=48, n_kv_heads=4)  # not rewritten to fit
 
 
 @pytest.mark.parametrize("builder", [gpt2, llama, mixtral, llama2c_260k, llama2c_15m])

@@ -8,6 +8,7 @@ from mlm_lab.data.arithmetic_task import ArithmeticTask
 from mlm_lab.data.corpus_loaders import TextCorpus
 from mlm_lab.data.lm_task import LanguageModelingTask
 from mlm_lab.errors import ConfigError
+from mlm_lab.hardware import memory_bytes
 from mlm_lab.models.builders import gpt2, llama, mixtral
 from mlm_lab.resources import require_batch_fits, require_data_fits, require_model_fits
 from mlm_lab.tokenizers.char import CharTokenizer
@@ -64,3 +65,10 @@ def test_a_language_modelling_batch_beyond_memory_is_a_config_error(tmp_path):
     task.setup(CharTokenizer(alphabet=None))
     with pytest.raises(ConfigError, match=r"^data\.batch_size: 9007199254740992 sequences of 16 tokens need .* GiB"):
         require_batch_fits(task.batch_size, task.max_sequence_length)
+
+
+def test_a_batch_larger_than_memory_is_refused_with_the_fix():
+    require_batch_fits(64, 256)
+    rows = memory_bytes() // (16 * 1000) + 1  # one row more than the memory holds at 1000 tokens
+    with pytest.raises(ConfigError, match=r"^data\.batch_size: .* GiB for their token ids alone.*Fix: lower data\.batch_size"):
+        require_batch_fits(rows, 1000)

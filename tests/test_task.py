@@ -7,9 +7,8 @@ import pytest
 from mlm_lab.data.arithmetic_task import ArithmeticTask
 from mlm_lab.data.corpus_loaders import TextCorpus
 from mlm_lab.data.lm_task import LanguageModelingTask
-from mlm_lab.data.task import Task, cannot_encode, require_batch_fits
+from mlm_lab.data.task import Task, cannot_encode
 from mlm_lab.errors import ConfigError
-from mlm_lab.hardware import memory_bytes
 from mlm_lab.tokenizers.char import CharTokenizer
 
 
@@ -46,10 +45,3 @@ def test_cannot_encode_names_the_alphabet_when_there_is_one():
     assert str(error).startswith(f"tokenizer.alphabet: the char tokenizer cannot encode the data ({reason}). Fix: use a tokenizer")
     assert str(error).count("Fix:") == 1  # the tokenizer's own fix gives way to the config's
     assert str(cannot_encode(CharTokenizer(alphabet=None), ValueError("bad"))).startswith("tokenizer: the char tokenizer")
-
-
-def test_a_batch_larger_than_memory_is_refused_with_the_fix():
-    require_batch_fits(64, 256)
-    rows = memory_bytes() // (16 * 1000) + 1  # one row more than the memory holds at 1000 tokens
-    with pytest.raises(ConfigError, match=r"^data\.batch_size: .* GiB for their token ids alone.*Fix: lower data\.batch_size"):
-        require_batch_fits(rows, 1000)

@@ -7,10 +7,12 @@ the model before a single tensor is allocated.
 
 import functools
 import inspect
+import logging
 
-from mlm_lab.errors import require
 from mlm_lab.models.config import TransformerConfig
 from mlm_lab.models.transformer import Transformer
+
+log = logging.getLogger(__name__)
 
 
 def model_builder(make_config):
@@ -107,17 +109,22 @@ LLAMA2C_15M = dict(context_length=256, d_model=288, n_layers=6, n_heads=6, n_kv_
 
 
 def _named(size: dict, vocab_size: int, overrides: dict) -> TransformerConfig:
-    """The named size with the caller's values (None keeps the size's); a user's value is never changed, only refused."""
+    """The named size with the caller's values (None keeps the size's).
+
+    `n_kv_heads` None follows one stated rule, never a silent one: with the named size's `n_heads` it is the size's
+    `n_kv_heads`; with other heads it keeps the size's query-to-kv-head ratio (`n_heads // ratio`, or `n_heads` when
+    that ratio does not divide them). The value it gives is logged here and in the run's params (`model.n_kv_heads`);
+    a value the caller sets is used as it is.
+    """
     args = {**size, **{k: v for k, v in overrides.items() if v is not None}}
-    heads, kv = args["n_heads"], args.get("n_kv_heads")
-    if overrides.get("n_kv_heads") is None and kv is not None and isinstance(heads, int) and heads > 0:
-        fits = [d for d in range(min(kv, heads), 0, -1) if heads % d == 0]
-        require(
-            heads % kv == 0,
-            "model.n_kv_heads",
-            f"the named size's n_kv_heads={kv} does not divide model.n_heads={heads}",
-            f"set model.n_kv_heads={fits[0]} (or another divisor of {heads})",
-        )
+    heads = args["n_heads"]
+    if overrides.get("n_kv_heads") is None and heads != size["n_heads"] and isinstance(heads, int) and heads > 0:
+        ratio = size["n_heads"] // size["n_kv_heads"]
+        args["n_kv_heads"] = heads // ratio if heads % ratio == 0 else heads
+        log.info(
+            "model.n_kv_heads is null: %d kv heads for model.n_heads=%d (the named size's %d:%d ratio); set model.n_kv_heads to choose",
+            args["n_kv_heads"], heads, size["n_heads"], size["n_kv_heads"],
+        )  # fmt: skip
     return llama.config(vocab_size, **args)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlm_lab.reports import plots
-from mlm_lab.tracking.runs import DIRECTION_TAG, OBJECTIVE_TAG, short
+from mlm_lab.tracking.runs import DIRECTION_TAG, OBJECTIVE_TAG, OVERRIDES_TAG, short
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +51,28 @@ def search(tracking_uri: str, experiment: str | None = None, parent_run_id: str 
 
 
 def varied_params(runs: pd.DataFrame) -> list[str]:
-    """Param columns whose value differs between runs (a param missing from some runs counts as differing)."""
+    """Param columns whose value differs between runs (a param missing from some runs counts as differing).
+
+    For a sweep's children, only the keys their overrides set: a value derived from them (`model.d_ff` from
+    `model.d_model`) differs too, but is not what the sweep varied (it stays in each run's params).
+    """
+    swept = set()
+    if f"tags.{OVERRIDES_TAG}" in runs:
+        for overrides in runs[f"tags.{OVERRIDES_TAG}"].dropna():
+            swept.update(o.split("=", 1)[0].lstrip("+~") for o in overrides.split() if "=" in o)
     names = []
     for column in sorted(c for c in runs.columns if c.startswith("params.")):
         name = column.removeprefix("params.")
-        if any(name == p or name.startswith(p) for p in IGNORED_PARAMS):
+        if any(name == p or name.startswith(p) for p in IGNORED_PARAMS) or (swept and not is_swept(name, swept)):
             continue
         if runs[column].fillna("<unset>").nunique() > 1:
             names.append(name)
     return names
+
+
+def is_swept(name: str, swept: set[str]) -> bool:
+    """`model.d_model` is swept by `model.d_model=...`, and every `model.*` param by a group choice `model=llama`."""
+    return name in swept or any(name.startswith(f"{key}.") for key in swept)
 
 
 def objective(runs: pd.DataFrame) -> tuple[str | None, str]:
