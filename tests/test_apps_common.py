@@ -80,6 +80,7 @@ def test_the_other_apps_configs_get_the_closest_key_too(app, argv, fix):
         unknown_override(conf_dir() / "apps", app, argv)
 
 
+@pytest.mark.slow  # a CLI process per case: the fast tier keeps the in-process checks
 @pytest.mark.parametrize(
     ("app", "args", "named"),
     [

@@ -9,6 +9,7 @@ def output(result) -> str:
     return result.stdout + result.stderr
 
 
+@pytest.mark.slow  # a CLI process per case: the fast tier keeps the in-process checks
 def test_train_cli_refuses_bad_input_with_exit_code_2_and_writes_nothing(tmp_path):
     result = run_cli(["mlm_lab.apps.train", "model.n_heads=5"], cwd=tmp_path)
     assert result.returncode == 2

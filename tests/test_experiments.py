@@ -62,6 +62,7 @@ def test_debug_fast_runs_a_text_experiment_untracked(tmp_path):
     assert not list(out.glob("*.db")) and not (tmp_path / "mlruns").exists()
 
 
+@pytest.mark.slow  # a CLI process per case: the fast tier keeps the in-process checks
 def test_mlm_train_debug_fast_writes_only_its_run_folder(tmp_path):
     result = run_cli(["mlm_lab.apps.train", "debug=fast", "hydra.run.dir=run"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
