@@ -61,7 +61,7 @@ def fit_cost(tracking: str, overrides: list[str], workdir: Path) -> dict:
     with c.tracker.run(config, overrides, journal_dir=out):
         c.tracker = Timed(c.tracker)
         started, cpu = time.perf_counter(), time.process_time()
-        fit(c, out, config, None)
+        fit(c, out, None)
         flush = time.perf_counter()
         c.tracker.tracker.caught_up()  # (not timed as a call) the queued writes are part of the cost: a wait, once per run
         flush = time.perf_counter() - flush
