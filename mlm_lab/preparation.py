@@ -53,8 +53,14 @@ def same_tracking(a: DictConfig, b: DictConfig) -> bool:
 
 
 def check_resumable(checkpoint: dict, trainer: Trainer, tracker) -> None:
-    """Budget left, and the run to continue in the store: checked before the run is reopened."""
-    trainer.require_budget_left(checkpoint["progress"])
+    """Budget left (or a tracked run that ended before its evaluation and registration), and the run in the store.
+
+    Checked before the run is reopened. A run whose training ended but which did not finish (a signal in its final
+    evaluation, report or export) resumes without training: it finishes what was left.
+    """
+    run_id = checkpoint["run_id"]
+    if not trainer.budget_left(checkpoint["progress"]) and (run_id is None or tracker.run_status(run_id) in (None, "FINISHED")):
+        trainer.require_budget_left(checkpoint["progress"])
     if checkpoint["run_id"] is None and tracker.keeps_runs:
         raise ConfigError("resume: the checkpoint was written by an untracked run. Fix: resume it with tracking=none")
     if checkpoint["run_id"] is not None and not tracker.run_exists(checkpoint["run_id"]):

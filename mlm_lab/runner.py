@@ -1,4 +1,9 @@
-"""The generic runner: prepare -> check resources -> build -> fit -> evaluate -> report -> export -> check reload.
+"""The generic runner: prepare -> check resources -> build -> fit -> evaluate -> report -> export and check reload -> register.
+
+SIGINT/SIGTERM end the run KILLED with its resume command wherever they land: between training steps
+(after a checkpoint), or in the evaluation, report or export after training, which a resume then
+finishes without training again. The model is registered only once it passed its reload check, and a
+signal during the registration waits for the run's end.
 
 It has no per-experiment branches: an experiment changes behaviour only through the objects its
 config names (the task owns its loss mask, its metrics and its text format).
@@ -19,7 +24,7 @@ from mlm_lab.reports import plots as plots_lib
 from mlm_lab.tokenizers import tokenizer_sha256
 from mlm_lab.tracking import sweep as sweep_lib
 from mlm_lab.training.checkpoint import check_writable, save_checkpoint
-from mlm_lab.training.signals import TrainingInterrupted
+from mlm_lab.training.signals import RaiseOnSignal, TrainingInterrupted
 from mlm_lab.training.trainer import Loop, NonFiniteLossError
 
 __all__ = ["build_components", "fit", "seed_everything", "train"]  # seed_everything and build_components: built in components.py
@@ -79,7 +84,7 @@ def fit(c: Components, output_dir: Path, checkpoint: dict | None) -> dict:
     try:
         return c.trainer.fit(loop, checkpoint)
     except TrainingInterrupted as e:
-        e.resume_command = f"mlm-train resume={c.tracker.run_id}"
+        e.resume_command = resume_command(c)
         c.tracker.set_tags({"resume_command": e.resume_command})
         raise
     except NonFiniteLossError as e:
@@ -120,22 +125,35 @@ def report(c: Components, output_dir: Path, held_out: dict) -> None:
         c.tracker.log_artifact(path, "plots")
 
 
-def export(c: Components, output_dir: Path) -> str | None:
-    """Write the model folder, log its tokenizer, and register the model (the trainer wrote checkpoints/final.pt)."""
+def export(c: Components, output_dir: Path, prompts: list[str], expected: list[str]) -> str | None:
+    """Write the model folder, log its tokenizer and the model, and check it reloads (the trainer wrote checkpoints/final.pt).
+
+    Returns the logged model's URI, checked but not registered yet (None when nothing is logged now).
+    """
     model_dir = write_model_dir(output_dir / "model", c.model, c.tokenizer, c.task.text_format, c.task.generation_defaults(), c.config)
     c.tracker.log_artifact(model_dir / "tokenizer.json", "tokenizer")
     if c.tracker.register_as is None:
         return None
-    return c.tracker.register(model_dir, input_example=c.task.sample_prompts(1))
+    logged = c.tracker.log_model(model_dir, c.task.sample_prompts(1), prompts, expected, c.trainer.state.step)
+    if logged is not None:
+        c.tracker.check_reload(logged, prompts, expected)
+        c.tracker.set_tag("reload_check", "passed")
+        log.info("reloaded %s: %s", logged, "  ".join(f"{p} -> {a}" for p, a in zip(prompts, expected)))
+    return logged
 
 
-def check_reload(c: Components, model_uri: str, prompts: list[str], expected: list[str]) -> None:
-    """Reload the registered model from the store and check it answers as the trained model did."""
-    got = c.tracker.load(model_uri).complete(prompts)
-    if got != expected:
-        raise RuntimeError(f"{model_uri} reloaded answers {got} for {prompts}, but the trained model answered {expected}")
-    c.tracker.set_tag("reload_check", "passed")
-    log.info("reloaded %s: %s", model_uri, "  ".join(f"{p} -> {a}" for p, a in zip(prompts, got)))
+def resume_command(c: Components) -> str:
+    return f"mlm-train resume={c.tracker.run_id}"
+
+
+def interruption(c: Components, stage: list[str], checkpoint: Path):
+    """What a signal outside the training steps raises: the stage it cut, the checkpoint and the resume command."""
+
+    def interrupted(signum: int) -> TrainingInterrupted:
+        written = checkpoint.with_name("latest.pt") if stage[0] == "train" else checkpoint  # a second signal mid-training
+        return TrainingInterrupted(signum, c.trainer.state.step, str(written), stage[0], resume_command(c))
+
+    return interrupted
 
 
 def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
@@ -151,17 +169,24 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     output_dir = Path(plan.config.output_dir)
     check_resources(plan, output_dir)
     c = build_components(plan.config, plan.checkpoint, plan.tracker, plan.trainer)
+    stage = ["train"]  # what a signal cuts (a list: the guard reads it when the signal lands)
+    guard = RaiseOnSignal(interruption(c, stage, output_dir / "checkpoints" / "final.pt"))
     try:
-        with open_run(c, plan, output_dir):
+        with guard, open_run(c, plan, output_dir):
             val = fit(c, output_dir, plan.checkpoint)
             if not c.dist.is_main:
                 return val[f"val/{c.task.objective}"]
+            stage[0] = "evaluate"
             prompts, completions, held_out = evaluate(c)
+            stage[0] = "report"
             report(c, output_dir, held_out)
-            model_uri = export(c, output_dir)
-            if model_uri is not None:
-                check_reload(c, model_uri, prompts, completions)
+            stage[0] = "export"
+            logged = export(c, output_dir, prompts, completions)
+            guard.finishing()  # the model passed its check: register it and end the run, whatever signal comes
+            model_uri = c.tracker.register_version(logged, c.trainer.state.step) if logged is not None else None
             log.info("run %s finished; registered model: %s", c.tracker.run_id, model_uri)
+        if guard.received is not None:
+            log.warning("a signal came while the run ended; it ended FINISHED, with nothing left to resume")
     finally:
         c.dist.shutdown()
-    return val[f"val/{c.task.objective}"]
+    return val.get(f"val/{c.task.objective}", float("nan"))

@@ -18,7 +18,7 @@ def test_a_run_records_nothing_and_keeps_a_resumed_run_id(tmp_path, monkeypatch)
         tracker.set_tags({"c": "d"})
         assert tracker.caught_up(0) is True
         assert tracker.metric_history(["train/loss", "val/loss"]) == {"train/loss": [], "val/loss": []}
-        assert tracker.register(tmp_path, ["1+2="]) is None
+        assert tracker.log_model(tmp_path, ["1+2="], ["1+2="], ["3"], 5) is None and tracker.run_status("abc") is None
     assert list(tmp_path.iterdir()) == []  # no journal, no mlflow.db, no mlruns/
     with tracker.run({}, [], resume_run_id="abc", resume_note="step5"):
         assert tracker.run_id == "abc"

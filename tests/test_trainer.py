@@ -218,12 +218,28 @@ def test_ctrl_c_finishes_the_step_writes_latest_and_the_run_resumes_exactly(tmp_
     assert cut.tracker.series("train/loss") + resumed.tracker.series("train/loss") == straight.tracker.series("train/loss")
 
 
-def test_resuming_a_finished_run_without_more_budget_says_how_to_extend_it(tmp_path):
+def test_resuming_after_training_ended_restores_the_weights_and_returns_the_last_evaluation(tmp_path):
+    """A run stopped in its final evaluation or export resumes from final.pt without one more step."""
+    loop = make_loop(tmp_path)
+    metrics = Trainer(max_steps=3, eval_every=3).fit(loop)
+    final = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
+    assert final["val_metrics"] == metrics and metrics["val/loss"] > 0
+    again = make_loop(tmp_path / "b")
+    stepped = []
+    again.optimizer.step = lambda *a, **k: stepped.append(1)
+    assert Trainer(max_steps=3, eval_every=3).fit(again, final) == metrics
+    assert not stepped and again.tracker.series("train/loss") == []
+    for name, value in loop.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[name]), name
+
+
+def test_a_spent_budget_is_refused_by_name_with_the_fix(tmp_path):
     loop = make_loop(tmp_path)
     Trainer(max_steps=3, eval_every=3).fit(loop)
     final = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
+    assert not Trainer(max_steps=3).budget_left(final["progress"]) and Trainer(max_steps=4).budget_left(final["progress"])
     with pytest.raises(ConfigError, match="already spent its budget.*raise trainer.max_steps"):
-        Trainer(max_steps=3, eval_every=3).fit(make_loop(tmp_path / "b"), final)
+        Trainer(max_steps=3, eval_every=3).require_budget_left(final["progress"])
 
 
 def test_overfit_batches_trains_on_the_same_first_batches_every_step(tmp_path):

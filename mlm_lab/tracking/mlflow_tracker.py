@@ -21,7 +21,8 @@ from mlm_lab.tracking import store
 from mlm_lab.tracking.outbox import JOURNAL, Outbox
 from mlm_lab.tracking.params import flatten, git_state
 from mlm_lab.tracking.redact import redact_overrides
-from mlm_lab.tracking.registry import load_registered, log_model, register_into
+from mlm_lab.tracking.registry import check_reload, load_registered, log_model, register_into, register_version, registered_version
+from mlm_lab.training.signals import held
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,21 @@ class MlflowTracker:
         exception's `tags` attribute, when it has one, is recorded with the error.
         """
         # Set every time: an earlier run in this process (a sweep, a test) may have set another store.
+        with held():
+            self._start(config, overrides, resume_run_id, resume_note, parent_run_id, tags, journal_dir)
+        status = "FINISHED"
+        try:
+            yield self
+        except BaseException as e:
+            status = "KILLED" if isinstance(e, KeyboardInterrupt) or getattr(e, "run_status", None) == "KILLED" else "FAILED"
+            if self.outbox is not None:
+                self.set_tags({"error": f"{type(e).__name__}: {e}"[:5000], "error_type": type(e).__name__, **getattr(e, "tags", {})})
+            raise
+        finally:
+            with held():
+                self._end(status)
+
+    def _start(self, config, overrides, resume_run_id, resume_note, parent_run_id, tags, journal_dir) -> None:
         mlflow.set_tracking_uri(self.resolved_uri)
         store.few_http_retries(self.resolved_uri)
         if resume_run_id is None:
@@ -90,7 +106,6 @@ class MlflowTracker:
         else:
             active = mlflow.start_run(run_id=resume_run_id)
         self.run_id = active.info.run_id
-        status = "FINISHED"
         try:
             if resume_run_id is None:
                 mlflow.log_params(flatten(config))
@@ -111,14 +126,9 @@ class MlflowTracker:
                     if key in stale:
                         self.outbox.put({"op": "delete_tag", "key": key})
                 self.set_tags({"resumed": resume_note, **git_state()})
-            yield self
-        except BaseException as e:
-            status = "KILLED" if isinstance(e, KeyboardInterrupt) or getattr(e, "run_status", None) == "KILLED" else "FAILED"
-            if self.outbox is not None:
-                self.set_tags({"error": f"{type(e).__name__}: {e}"[:5000], "error_type": type(e).__name__, **getattr(e, "tags", {})})
+        except BaseException:
+            self._end("FAILED")
             raise
-        finally:
-            self._end(status)
 
     def _end(self, status: str) -> None:
         """Send the run's last writes and its end; a store that stays down leaves them in the journal."""
@@ -157,6 +167,14 @@ class MlflowTracker:
         except mlflow.exceptions.MlflowException:
             return False
         return True
+
+    def run_status(self, run_id: str) -> str | None:
+        """The run's status in the store (FINISHED, KILLED, FAILED, RUNNING); None if it is not there."""
+        mlflow.set_tracking_uri(self.resolved_uri)
+        try:
+            return mlflow.get_run(run_id).info.status
+        except mlflow.exceptions.MlflowException:
+            return None
 
     def download_checkpoint(self, run_id: str, directory: str | Path) -> Path:
         """The run's newest checkpoint: `checkpoints/final.pt` if it finished, else `checkpoints/latest.pt`."""
@@ -201,11 +219,13 @@ class MlflowTracker:
         if not self.caught_up():
             return {name: list(self._points.get(name, [])) for name in names}
         client = mlflow.MlflowClient()
-        return {name: [(m.step, m.value) for m in client.get_metric_history(self.run_id, name)] for name in names}
+        with held():
+            return {name: [(m.step, m.value) for m in client.get_metric_history(self.run_id, name)] for name in names}
 
     def load(self, model_uri: str):
         """The predictor of a model in this tracker's store."""
-        return load_registered(model_uri, self.resolved_uri)[0]
+        with held():
+            return load_registered(model_uri, self.resolved_uri)[0]
 
     def set_tag(self, key: str, value: str) -> None:
         """Queue one tag of the active run."""
@@ -223,16 +243,39 @@ class MlflowTracker:
         """Queue `text` as the artifact `artifact_file`."""
         self.outbox.put({"op": "text", "text": text, "artifact_file": artifact_file})
 
-    def register(self, model_dir: str | Path, input_example: list[str]) -> str | None:
-        """Log the exported folder as a pyfunc model and register it; returns `models:/NAME/VERSION`.
+    def log_model(self, model_dir: str | Path, input_example: list[str], prompts: list[str], expected: list[str], step: int) -> str | None:
+        """Log the exported folder as a pyfunc model of the run, not registered yet: its URI to check, then `register_version`.
 
-        With the store failing, the model waits in the outbox (and journal) and None is returned.
+        A version this run registered already after step `step` (a resumed run whose registration was cut short)
+        is returned instead.
+        With the store failing, the model waits in the outbox (and journal), to be logged, checked against
+        `expected` and registered when the store answers; None is returned.
         """
-        op = {"op": "register", "model_dir": str(Path(model_dir).resolve()), "input_example": input_example, "name": self.register_as}
+        op = {
+            "op": "register",
+            "model_dir": str(Path(model_dir).resolve()),
+            "input_example": input_example,
+            "name": self.register_as,
+            "check": {"prompts": prompts, "expected": expected},
+            "step": step,
+        }
         if self.caught_up():
             try:
-                return log_model(op)
+                with held():
+                    log.info("tracking: logging the model to run %s", self.run_id)
+                    return registered_version(self.run_id, self.register_as, step) or log_model(op)
             except Exception as e:
-                log.warning("tracking: registering the model failed (%s); it waits in the outbox", e)
+                log.warning("tracking: logging the model failed (%s); it waits in the outbox", e)
         self.outbox.put(op)
         return None
+
+    def check_reload(self, model_uri: str, prompts: list[str], expected: list[str]) -> None:
+        """Load `model_uri` from the store alone and check it answers `prompts` with `expected`."""
+        with held():
+            mlflow.set_tracking_uri(self.resolved_uri)
+            check_reload(model_uri, prompts, expected)
+
+    def register_version(self, model_uri: str, step: int) -> str:
+        """Register the checked model, trained for `step` steps, as a version of `register_as`: `models:/NAME/VERSION`."""
+        with held():
+            return register_version(model_uri, self.register_as, step)

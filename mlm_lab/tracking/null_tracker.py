@@ -70,8 +70,19 @@ class NullTracker:
     def set_tags(self, tags: dict[str, str]) -> None:
         """Dropped."""
 
-    def register(self, model_dir: str | Path, input_example: list[str]) -> str | None:
-        """Nothing is registered: None."""
+    def log_model(self, model_dir: str | Path, input_example: list[str], prompts: list[str], expected: list[str], step: int) -> str | None:
+        """Nothing is logged or registered: None."""
+        return None
+
+    def check_reload(self, model_uri: str, prompts: list[str], expected: list[str]) -> None:
+        """Never called: nothing was logged."""
+
+    def register_version(self, model_uri: str, step: int) -> str:
+        """Never called: nothing was logged."""
+        return model_uri
+
+    def run_status(self, run_id: str) -> str | None:
+        """Unknown: there is no store."""
         return None
 
     def load(self, model_uri: str):

@@ -1,4 +1,8 @@
-"""The model a run registers: logged as a pyfunc from code, with its signature and pinned requirements, and loaded back."""
+"""The model a run registers: logged as a pyfunc from code, with its signature and pinned requirements, and loaded back.
+
+Logged first, loaded back from the store and checked against the trained model's answers, and only then
+registered: a version never exists for a model that failed its reload check.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -41,8 +45,17 @@ def requirements() -> list[str]:
     return pins
 
 
+STEP_TAG = "step"  # a version's tag: the training step its weights are from
+
+
+class ReloadCheckFailed(Exception):
+    """The logged model, loaded back from the store, answers unlike the trained model: it is not registered."""
+
+    error_code = "INVALID_STATE"  # the outbox drops it rather than retrying it (sending again cannot help)
+
+
 def log_model(op: dict) -> str:
-    """Log `op["model_dir"]` as a pyfunc model of the active run, registered as `op["name"]`: `models:/NAME/VERSION`."""
+    """Log `op["model_dir"]` as a pyfunc model of the active run; returns the logged model's URI (not registered yet)."""
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=str(ENTRY),
@@ -50,15 +63,48 @@ def log_model(op: dict) -> str:
         signature=SIGNATURE,
         input_example=op["input_example"],
         pip_requirements=requirements(),
-        registered_model_name=op["name"],
     )
-    return f"models:/{op['name']}/{info.registered_model_version}"
+    return info.model_uri
+
+
+def registered_version(run_id: str, name: str, step: int | None) -> str | None:
+    """`models:/NAME/VERSION` of `name` registered from run `run_id` after training step `step` (an earlier try's), else None.
+
+    A run resumed to train further registers its new weights as a new version; one resumed only to finish
+    (its registration was cut short after the version was created) finds the version it made.
+    """
+    versions = mlflow.MlflowClient().search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    same = [int(v.version) for v in versions if v.tags.get(STEP_TAG) == str(step)]
+    return f"models:/{name}/{max(same)}" if same else None
+
+
+def check_reload(model_uri: str, prompts: list[str], expected: list[str]) -> None:
+    """The model at `model_uri`, loaded from the store alone, answers `prompts` with `expected` (what the trained model said)."""
+    got = load_registered(model_uri)[0].complete(prompts)
+    if got != expected:
+        raise ReloadCheckFailed(f"{model_uri} reloaded answers {got} for {prompts}, but the trained model answered {expected}")
+
+
+def register_version(model_uri: str, name: str, step: int | None) -> str:
+    """Register a logged (and checked) model, trained for `step` steps, as a new version of `name`: `models:/NAME/VERSION`."""
+    if model_uri.startswith(f"models:/{name}/"):
+        return model_uri  # registered by an earlier try of this run
+    return f"models:/{name}/{mlflow.register_model(model_uri, name, tags={STEP_TAG: str(step)}).version}"
 
 
 def register_into(run_id: str, op: dict) -> str:
-    """A model that waited in the outbox or a journal: logged into its run from another thread or process."""
+    """A model that waited in the outbox or a journal: logged into its run, checked (when `op` says how) and registered.
+
+    Called from another thread or process; a version this run registered already is not registered twice.
+    """
+    done = registered_version(run_id, op["name"], op.get("step"))
+    if done is not None:
+        return done
     with mlflow.start_run(run_id=run_id):  # MLflow's active-run stack is per thread: the training thread's is untouched
-        return log_model(op)
+        logged = log_model(op)
+    if op.get("check"):
+        check_reload(logged, op["check"]["prompts"], op["check"]["expected"])
+    return register_version(logged, op["name"], op.get("step"))
 
 
 def load_registered(uri: str, tracking_uri: str | None = None):

@@ -79,8 +79,20 @@ class Tracker(Protocol):
         """(step, value) points of each metric of the active run."""
         ...
 
-    def register(self, model_dir: str | Path, input_example: list[str]) -> str | None:
-        """Register the exported model folder; its `models:/NAME/VERSION`, or None when it is not registered (yet)."""
+    def log_model(self, model_dir: str | Path, input_example: list[str], prompts: list[str], expected: list[str], step: int) -> str | None:
+        """Log the exported model folder to the run, unregistered: its URI (None when nothing is logged now)."""
+        ...
+
+    def check_reload(self, model_uri: str, prompts: list[str], expected: list[str]) -> None:
+        """Load `model_uri` from the store alone; raise unless it answers `prompts` with `expected`."""
+        ...
+
+    def register_version(self, model_uri: str, step: int) -> str:
+        """Register a logged, checked model: `models:/NAME/VERSION`."""
+        ...
+
+    def run_status(self, run_id: str) -> str | None:
+        """FINISHED, KILLED, FAILED or RUNNING; None when the store cannot say."""
         ...
 
     def load(self, model_uri: str):

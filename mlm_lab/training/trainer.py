@@ -65,6 +65,7 @@ class Trainer:
             "set trainer.monitor_mode=min",
         )
         self.state = TrainState()
+        self.val_metrics: dict = {}  # the last evaluation's (checkpointed: a run resumed after training returns them)
 
     def checkpointer(self, loop: Loop) -> Checkpointer:
         task = loop.task
@@ -87,6 +88,7 @@ class Trainer:
             "rng": loop.dist.gather(rng_state(loop.generator)),
             "task": loop.dist.gather(loop.task.state_dict()),
             "checkpointer": checkpointer.state_dict(),
+            "val_metrics": self.val_metrics,
             "world_size": loop.dist.world_size,
             **loop.checkpoint_extra,
         }
@@ -114,6 +116,12 @@ class Trainer:
         loop.task.load_state_dict(checkpoint["task"][loop.dist.rank])
         checkpointer.load_state_dict(checkpoint["checkpointer"])
         self.state = TrainState(**checkpoint["progress"])
+        self.val_metrics = dict(checkpoint.get("val_metrics", {}))
+
+    def budget_left(self, progress: dict) -> bool:
+        """Whether a checkpoint's `progress` leaves some of this budget to train."""
+        state = TrainState(**progress)
+        return self.budget.progress(state.step, state.tokens, state.seconds) < 1.0
 
     def require_budget_left(self, progress: dict) -> None:
         """Refuse to resume a run whose budget (`progress` of a checkpoint) is already spent."""
@@ -134,6 +142,9 @@ class Trainer:
     def fit(self, loop: Loop, resume_from: dict | None = None) -> dict:
         """Train `loop.model` in place; returns the last evaluation's metrics (names prefixed `val/`)."""
         checkpointer = self._start(loop, resume_from)
+        if self._spent() >= 1.0:  # resumed after its training ended (interrupted in its evaluation or export)
+            log.info("training ended at step %d before the interruption: going on after it", self.state.step)
+            return self.val_metrics
         progress = self._progress(loop)
         val_metrics: dict = {}
         window = Window()  # since the last log line, for tokens/s
@@ -149,7 +160,7 @@ class Trainer:
                     self._log(loop, progress, done, spent, window)
                 evaluated = step % self.eval_every == 0 or last
                 if evaluated:
-                    val_metrics = self._evaluate(loop, checkpointer, step, progress)
+                    val_metrics = self.val_metrics = self._evaluate(loop, checkpointer, step, progress)
                     last = last or checkpointer.should_stop
                     if checkpointer.should_stop:
                         progress.message(
@@ -178,10 +189,9 @@ class Trainer:
         loop.scaler = loop.scaler or loop.hardware.grad_scaler()
         checkpointer = self.checkpointer(loop)
         if resume_from is not None:
-            self.require_budget_left(resume_from["progress"])
             self.restore(loop, checkpointer, resume_from)
         else:
-            self.state = TrainState()
+            self.state, self.val_metrics = TrainState(), {}
         self._fixed = [loop.task.train_batch(loop.generator) for _ in range(self.overfit_batches)]
         self._drawn = 0
         loop.train_model.train()
