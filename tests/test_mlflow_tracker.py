@@ -1,5 +1,8 @@
 """The MLflow tracker's run lifecycle and store reads, against a real sqlite store in tmp_path."""
 
+import os
+import signal
+
 import mlflow
 import pytest
 import yaml
@@ -8,6 +11,7 @@ from mlm_lab.errors import ConfigError
 from mlm_lab.tracking.mlflow_tracker import MlflowTracker
 from mlm_lab.tracking.outbox import JOURNAL
 from mlm_lab.tracking.store import DEFAULT_URI
+from mlm_lab.training.signals import RaiseOnSignal, TrainingInterrupted
 from tests.tracking_fixtures import artifact_text, fresh_store
 
 
@@ -58,7 +62,7 @@ def test_a_run_logs_params_config_overrides_metrics_and_tags_then_finishes(track
 
 def test_an_exception_ends_the_run_failed_with_its_error_and_a_resume_clears_it(tracker):
     class Stopped(RuntimeError):
-        tags = {"interrupted.step": "3"}
+        tags = {"interrupted.step": "3", "resume_command": "mlm-train resume=x"}
 
     with pytest.raises(Stopped), tracker.run({"a": 1}, []):
         raise Stopped("at step 3")
@@ -70,7 +74,8 @@ def test_an_exception_ends_the_run_failed_with_its_error_and_a_resume_clears_it(
         assert tracker.run_id == run_id
     resumed = mlflow.MlflowClient(tracker.resolved_uri).get_run(run_id)
     assert resumed.info.status == "FINISHED" and resumed.data.tags["resumed"] == "step3"
-    assert "error" not in resumed.data.tags and "error_type" not in resumed.data.tags
+    assert not {"error", "error_type", "resume_command"} & set(resumed.data.tags)  # interrupted.* stay as history
+    assert resumed.data.tags["interrupted.step"] == "3"
     assert resumed.data.params == {"a": "1"}  # params are write-once; the resumed config is an artifact
     assert yaml.safe_load(artifact_text(tracker.resolved_uri, run_id, "resumes/step3/config.yaml")) == {"a": 2}
 
@@ -79,6 +84,24 @@ def test_an_interruption_ends_the_run_killed(tracker):
     with pytest.raises(KeyboardInterrupt), tracker.run({}, []):
         raise KeyboardInterrupt
     assert mlflow.MlflowClient(tracker.resolved_uri).get_run(tracker.run_id).info.status == "KILLED"
+
+
+def test_a_signal_while_the_run_starts_waits_for_the_start_then_ends_it_killed(tracker, monkeypatch):
+    """The start's writes are not cut half-way, and the started run does not stay RUNNING."""
+    start = tracker._start
+
+    def start_and_signal(*args):
+        os.kill(os.getpid(), signal.SIGTERM)  # lands inside the held start
+        start(*args)
+
+    monkeypatch.setattr(tracker, "_start", start_and_signal)
+    body = []
+    with pytest.raises(TrainingInterrupted), RaiseOnSignal(lambda signum: TrainingInterrupted(signum, 0, None)):
+        with tracker.run({"a": 1}, []):
+            body.append("ran")
+    run = mlflow.MlflowClient(tracker.resolved_uri).get_run(tracker.run_id)
+    assert body == [] and run.info.status == "KILLED" and run.data.params == {"a": "1"}
+    assert run.data.tags["interrupted.signal"] == "SIGTERM"
 
 
 def test_store_reads_of_past_runs(tracker, tmp_path):

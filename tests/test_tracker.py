@@ -39,7 +39,7 @@ def drift(cls: type) -> list[str]:
 def test_the_protocol_lists_what_the_runner_trainer_and_apps_call():
     assert METHODS == sorted(
         ["run", "check_reachable", "run_exists", "download_checkpoint", "logged_overrides", "log_metrics", "log_text", "log_artifact"]
-        + ["set_tag", "set_tags", "caught_up", "metric_history", "register", "load"]
+        + ["set_tag", "set_tags", "caught_up", "metric_history", "log_model", "check_reload", "register_version", "run_status"]
     )
     assert ATTRIBUTES == ["experiment", "keeps_runs", "register_as", "resolved_uri", "run_id"]
 
@@ -63,10 +63,14 @@ def test_a_tracker_that_drifts_is_caught():
         def log_text(self, text: str, artifact_file: int) -> None:  # another type
             pass
 
-    Drifted.load = None  # gone
+    Drifted.run_status = None  # gone
     problems = drift(Drifted)
     assert len(problems) == 3, problems
-    assert any("lacks load" in p for p in problems) and any("caught_up" in p for p in problems) and any("log_text" in p for p in problems)
+    assert (
+        any("lacks run_status" in p for p in problems)
+        and any("caught_up" in p for p in problems)
+        and any("log_text" in p for p in problems)
+    )
 
 
 def test_nothing_asks_which_tracker_class_it_holds():

@@ -73,22 +73,24 @@ class MlflowTracker:
         training. An exception inside ends the run FAILED, or KILLED for an interruption; the
         exception's `tags` attribute, when it has one, is recorded with the error.
         """
-        # Set every time: an earlier run in this process (a sweep, a test) may have set another store.
-        with held():
-            self._start(config, overrides, resume_run_id, resume_note, parent_run_id, tags, journal_dir)
-        status = "FINISHED"
+        status, started = "FINISHED", False
         try:
+            with held():  # a signal while the run starts raises once it has started (and is ended KILLED below)
+                self._start(config, overrides, resume_run_id, resume_note, parent_run_id, tags, journal_dir)
+                started = True
             yield self
         except BaseException as e:
             status = "KILLED" if isinstance(e, KeyboardInterrupt) or getattr(e, "run_status", None) == "KILLED" else "FAILED"
-            if self.outbox is not None:
+            if started and self.outbox is not None:
                 self.set_tags({"error": f"{type(e).__name__}: {e}"[:5000], "error_type": type(e).__name__, **getattr(e, "tags", {})})
             raise
         finally:
-            with held():
-                self._end(status)
+            if started:  # (a start that failed ended its run itself)
+                with held():
+                    self._end(status)
 
     def _start(self, config, overrides, resume_run_id, resume_note, parent_run_id, tags, journal_dir) -> None:
+        # Set every time: an earlier run in this process (a sweep, a test) may have set another store.
         mlflow.set_tracking_uri(self.resolved_uri)
         store.few_http_retries(self.resolved_uri)
         if resume_run_id is None:
@@ -122,7 +124,7 @@ class MlflowTracker:
             self.outbox.note({"op": "run", "run_id": self.run_id, "tracking_uri": self.resolved_uri, "time": time.time()})
             if resume_run_id is not None:
                 stale = mlflow.get_run(self.run_id).data.tags
-                for key in ("error", "error_type"):  # the interruption is history now (interrupted.* tags keep it)
+                for key in ("error", "error_type", "resume_command"):  # history now (the interrupted.* tags keep it)
                     if key in stale:
                         self.outbox.put({"op": "delete_tag", "key": key})
                 self.set_tags({"resumed": resume_note, **git_state()})
@@ -221,11 +223,6 @@ class MlflowTracker:
         client = mlflow.MlflowClient()
         with held():
             return {name: [(m.step, m.value) for m in client.get_metric_history(self.run_id, name)] for name in names}
-
-    def load(self, model_uri: str):
-        """The predictor of a model in this tracker's store."""
-        with held():
-            return load_registered(model_uri, self.resolved_uri)[0]
 
     def set_tag(self, key: str, value: str) -> None:
         """Queue one tag of the active run."""

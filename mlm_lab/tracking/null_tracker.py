@@ -85,8 +85,3 @@ class NullTracker:
         """Unknown: there is no store."""
         return None
 
-    def load(self, model_uri: str):
-        """Refused: there is no store to load a registered model from."""
-        raise FileNotFoundError(
-            f"{NO_RUNS} or models to load {model_uri} from; load it with mlm-generate model=URI tracking_uri=STORE, or track runs"
-        )

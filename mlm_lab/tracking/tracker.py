@@ -94,7 +94,3 @@ class Tracker(Protocol):
     def run_status(self, run_id: str) -> str | None:
         """FINISHED, KILLED, FAILED or RUNNING; None when the store cannot say."""
         ...
-
-    def load(self, model_uri: str):
-        """The predictor of a registered model."""
-        ...

@@ -16,8 +16,12 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 
-class TrainingInterrupted(Exception):
-    """The run stopped on a signal after writing a checkpoint; `signum` says which."""
+class TrainingInterrupted(BaseException):
+    """The run stopped on a signal after writing a checkpoint; `signum` says which.
+
+    A BaseException, like KeyboardInterrupt: raised from a signal handler wherever the main thread is,
+    it must not be swallowed by an `except Exception` in our code or a library's.
+    """
 
     run_status = "KILLED"  # how the tracker ends the run
 
