@@ -138,7 +138,9 @@ def export(c: Components, output_dir: Path, prompts: list[str], expected: list[s
     if logged is not None:
         c.tracker.check_reload(logged, prompts, expected)
         c.tracker.set_tag("reload_check", "passed")
-        log.info("reloaded %s: %s", logged, "  ".join(f"{p} -> {a}" for p, a in zip(prompts, expected)))
+        log.info(
+            "reload check passed, the logged model reloaded from the store: %s", "  ".join(f"{p} -> {a}" for p, a in zip(prompts, expected))
+        )
     return logged
 
 
