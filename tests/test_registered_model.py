@@ -6,7 +6,9 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
+import mlflow
 import pytest
 
 from tests.conftest import models_serve, run_cli
@@ -95,3 +97,18 @@ def test_mlflow_models_serve_answers_over_http(trained, tmp_path):
         split = {"dataframe_split": {"columns": ["prompt"], "data": [["12+34="]]}}
         assert post(url, split) == {"predictions": ["46"]}
         assert post(url, {"inputs": ["12+34="], "params": {"max_new_tokens": 1}}) == {"predictions": ["6"]}
+        # under load: 50 requests from 4 threads at once, greedy and sampled batches, each answered like in-process predict
+        previous = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(uri)
+        try:
+            model = mlflow.pyfunc.load_model("models:/small/latest")
+        finally:
+            mlflow.set_tracking_uri(previous)
+        prompts = [f"{a}+{b}=" for a, b in zip(range(0, 100, 7), range(99, 0, -9))]
+        requests = [
+            {"inputs": prompts[i % 5 : i % 5 + 6], "params": {"temperature": 0.8, "seed": i}} if i % 2 else {"inputs": prompts[i % 7 :]}
+            for i in range(50)
+        ]
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda r: post(url, r)["predictions"], requests))
+        assert answers == [model.predict(r["inputs"], params=r.get("params")) for r in requests]
