@@ -15,6 +15,7 @@ from mlm_lab.models.builders import gpt2
 from mlm_lab.predictor import Predictor
 from mlm_lab.tokenizers.char import CharTokenizer
 from mlm_lab.training.checkpoint import load_checkpoint
+from mlm_lab.training.muon import muon
 from mlm_lab.training.optimizers import adamw, sgd
 from mlm_lab.training.schedules import constant, cosine_warmup
 from mlm_lab.training.signals import TrainingInterrupted
@@ -148,13 +149,13 @@ def test_best_k_and_early_stopping(tmp_path):
     assert [p.name for p in (tmp_path / "improving" / "checkpoints").glob("best-*")] == ["best-step0000040.pt"]
 
 
-@pytest.mark.parametrize("precision", ["fp32", "fp16"])
-def test_resumed_run_matches_an_uninterrupted_one_bit_for_bit(tmp_path, precision):
-    straight = make_loop(tmp_path / "a", precision=precision)
+@pytest.mark.parametrize("precision, optimizer", [("fp32", adamw), ("fp16", adamw), ("fp32", muon), ("fp16", muon)])
+def test_resumed_run_matches_an_uninterrupted_one_bit_for_bit(tmp_path, precision, optimizer):
+    straight = make_loop(tmp_path / "a", optimizer, precision=precision)
     Trainer(max_steps=20, eval_every=10, log_every=1).fit(straight)
-    first = make_loop(tmp_path / "b", precision=precision)
+    first = make_loop(tmp_path / "b", optimizer, precision=precision)
     Trainer(max_steps=10, eval_every=10, log_every=1).fit(first)
-    resumed = make_loop(tmp_path / "c", precision=precision, seed=123)  # other init and data seed: all must come from the checkpoint
+    resumed = make_loop(tmp_path / "c", optimizer, precision=precision, seed=123)  # other init and data seed: all must come from the checkpoint
     checkpoint = load_checkpoint(tmp_path / "b" / "checkpoints" / "final.pt")
     Trainer(max_steps=20, eval_every=10, log_every=1).fit(resumed, checkpoint)
     losses = straight.tracker.series("train/loss")
