@@ -6,7 +6,7 @@ import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from mlm_lab.errors import ConfigError
-from mlm_lab.training.schedules import constant, cosine, cosine_warmup, linear, plateau
+from mlm_lab.training.schedules import constant, cosine, cosine_warmup, linear, plateau, wsd
 from tests.conftest import compose_config
 
 
@@ -54,6 +54,25 @@ def test_a_budget_in_time_decays_by_fraction_spent_not_steps():
     assert s.update(3, 0.999) == pytest.approx(0.0, abs=1e-4)
 
 
+def test_wsd_warms_up_holds_the_peak_then_cools_down_over_the_last_fraction():
+    s, opt = bound(wsd(warmup_steps=4, decay_fraction=0.25, min_lr_ratio=0.1), lr=2.0)
+    assert [s.update(step, 0.0) for step in range(1, 5)] == pytest.approx([0.5, 1.0, 1.5, 2.0])
+    # after warmup (it ended at progress 0), the budget fraction q: stable until 0.75, then linear to the floor
+    stable = [s.update(5, q) for q in (0.0, 0.3, 0.6, 0.75)]
+    cooldown = [s.update(5, q) for q in (0.8, 0.875, 0.95, 1.0)]
+    assert stable == pytest.approx([2.0] * 4)
+    assert cooldown == pytest.approx([0.2 + 1.8 * (1 - r) for r in (0.2, 0.5, 0.8, 1.0)])
+    assert [g["lr"] for g in opt.param_groups] == [pytest.approx(0.2)] * 2
+
+
+def test_wsd_1_sqrt_cools_down_faster_early_and_reaches_the_same_floor():
+    linear_s, _ = bound(wsd(decay_fraction=0.5, decay_shape="linear"))
+    sqrt_s, _ = bound(wsd(decay_fraction=0.5, decay_shape="1-sqrt"))
+    assert linear_s.update(1, 0.75) == pytest.approx(0.5) and sqrt_s.update(1, 0.75) == pytest.approx(1 - math.sqrt(0.5))
+    assert linear_s.update(2, 0.5) == sqrt_s.update(2, 0.5) == pytest.approx(1.0)
+    assert linear_s.update(3, 1.0) == sqrt_s.update(3, 1.0) == pytest.approx(0.0)
+
+
 def test_plateau_lowers_the_lr_after_patience_evaluations_without_improvement():
     s, _ = bound(plateau(factor=0.5, patience=1), lr=1.0)
     assert s.update(1, 0.0) == 1.0
@@ -78,6 +97,8 @@ def test_state_dict_round_trip_continues_identically():
         (lambda: cosine_warmup(warmup_steps=-1), "scheduler.warmup_steps"),
         (lambda: cosine(min_lr_ratio=1.5), "scheduler.min_lr_ratio"),
         (lambda: plateau(factor=1.0), "scheduler.factor"),
+        (lambda: wsd(decay_fraction=0.0), "scheduler.decay_fraction"),
+        (lambda: wsd(decay_shape="cosine"), r"scheduler.decay_shape: unknown choice 'cosine'. Fix: use one of \['linear', '1-sqrt'\]"),
         (lambda: bound(cosine(min_lr=2.0), lr=1.0), "scheduler.min_lr"),
         (lambda: plateau(monitor=""), r"scheduler.monitor: must name a validation metric \(val/...\), got ''"),
         (lambda: plateau(monitor="loss"), r"scheduler.monitor: must name a validation metric \(val/...\), got 'loss'"),
@@ -105,6 +126,8 @@ def test_plateau_needs_its_metric():
         ("plateau", lambda: plateau(patience=-1), "patience"),
         ("plateau", lambda: plateau(threshold=-1.0), "threshold"),
         ("plateau", lambda: plateau(monitor="loss"), "monitor"),
+        ("wsd", lambda: wsd(decay_fraction=1.5), "decay_fraction"),
+        ("wsd", lambda: wsd(warmup_steps=-1), "warmup_steps"),
     ],
 )
 def test_a_fix_suggests_the_default_the_yaml_runs(choice, make, key):

@@ -3,7 +3,7 @@
 A schedule sets every param group's lr before each optimizer step from two numbers the trainer
 passes: the step (warmup is counted in steps) and the fraction of the budget spent (steps,
 tokens or minutes, see `training.budget`), so a run budgeted in minutes still decays to `min_lr`
-at its end. `plateau` instead lowers the lr when `val/loss` stops improving.
+at its end (`wsd` starts its cooldown at a fraction of that budget). `plateau` instead lowers the lr when `val/loss` stops improving.
 """
 
 import inspect
@@ -94,6 +94,22 @@ class _Cosine(Schedule):
         return 0.5 * (1.0 + math.cos(math.pi * q))
 
 
+class WSD(Schedule):
+    """Warmup, a stable peak, then a cooldown over the last `decay_fraction` of the budget (linear or 1-sqrt)."""
+
+    def __init__(self, warmup_steps: int, decay_fraction: float, decay_shape: str, min_lr: float | None, min_lr_ratio: float):
+        super().__init__("wsd", warmup_steps, min_lr, min_lr_ratio)
+        fraction_fix = default_fix("wsd", "decay_fraction")
+        require(0.0 < decay_fraction <= 1.0, "scheduler.decay_fraction", f"must be in (0, 1], got {decay_fraction}", fraction_fix)
+        shapes = ("linear", "1-sqrt")
+        require(decay_shape in shapes, "scheduler.decay_shape", f"unknown choice {decay_shape!r}", f"use one of {list(shapes)}")
+        self.decay_fraction, self.decay_shape = decay_fraction, decay_shape
+
+    def shape(self, q: float) -> float:
+        r = max(0.0, q - (1.0 - self.decay_fraction)) / self.decay_fraction  # how far into the cooldown, 0 to 1
+        return 1.0 - (r if self.decay_shape == "linear" else math.sqrt(r))
+
+
 class Plateau(Schedule):
     """Warmup, then the peak lr times `factor` each time `monitor` fails to improve for more than `patience` evaluations."""
 
@@ -156,6 +172,18 @@ def cosine(warmup_steps: int = 0, min_lr: float | None = None, min_lr_ratio: flo
 def cosine_warmup(warmup_steps: int = 20, min_lr: float | None = None, min_lr_ratio: float = 0.1) -> Schedule:
     """Linear warmup to the optimizer's lr, then cosine decay to `min_lr` (or `min_lr_ratio * lr`) at the end of the budget."""
     return _Cosine("cosine_warmup", warmup_steps, min_lr, min_lr_ratio)
+
+
+def wsd(
+    warmup_steps: int = 0,
+    decay_fraction: float = 0.4,
+    decay_shape: str = "linear",
+    min_lr: float | None = None,
+    min_lr_ratio: float = 0.0,
+) -> WSD:
+    """Warmup-stable-decay: warmup, the optimizer's lr, then down to `min_lr` (or `min_lr_ratio * lr`) over the budget's
+    last `decay_fraction` (after warmup), linearly or as 1 - sqrt (modded-nanogpt, nanochat, MiniCPM)."""
+    return WSD(warmup_steps, decay_fraction, decay_shape, min_lr, min_lr_ratio)
 
 
 def plateau(
