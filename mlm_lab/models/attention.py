@@ -1,4 +1,4 @@
-"""Causal self-attention with grouped-query heads, optional RoPE, and a KV cache for decoding."""
+"""Causal self-attention with grouped-query heads, optional RoPE, QK-norm and value embeddings, and a KV cache for decoding."""
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +47,7 @@ def attention_mask(pad: torch.Tensor | None, start: int, q_len: int, k_len: int,
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
+    def __init__(self, cfg: TransformerConfig, value_embedding: bool = False):
         super().__init__()
         self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
         # Separate projections: on CPU a fused qkv matmul lost ~6% to the concatenation its backward needs.
@@ -57,12 +57,21 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
         self.dropout = cfg.dropout
         self.rope = cfg.positions == "rope"
+        self.qk_norm = cfg.qk_norm
+        # a value embedding's weight in this layer's values (modded-nanogpt mixes them with learned scalars)
+        self.ve_lambda = nn.Parameter(torch.tensor(0.5)) if value_embedding else None
 
-    def forward(self, x, rope=None, cache: KVCache | None = None, layer: int = 0, mask=None) -> torch.Tensor:
+    def forward(self, x, rope=None, cache: KVCache | None = None, layer: int = 0, mask=None, ve=None) -> torch.Tensor:
+        """`ve` (B, T, kv heads * head size): this layer's value embedding of the tokens, added to the values."""
         B, T, C = x.shape
         q = self.q(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v(x)
+        if self.ve_lambda is not None:
+            v = v + self.ve_lambda * ve
+        v = v.view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        if self.qk_norm:  # per head, no weights: RMSNorm commutes with RoPE's rotations, so the order is free
+            q, k = F.rms_norm(q, (self.head_dim,)), F.rms_norm(k, (self.head_dim,))
         if self.rope:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         if cache is not None:

@@ -48,11 +48,20 @@ def gpt2(
     bias: bool = True,
     tie_embeddings: bool = True,
     gradient_checkpointing: bool = False,
+    mlp: str = "gelu",
+    qk_norm: bool = False,
+    logit_softcap: float | None = None,
+    zero_init_head: bool = False,
+    zero_init_proj: bool = False,
+    value_embeddings: bool = False,
+    residual_scalars: bool = False,
 ) -> TransformerConfig:
-    """GPT-2: LayerNorm, GELU MLP, learned absolute positions, tied embeddings."""
+    """GPT-2: LayerNorm, GELU MLP, learned absolute positions, tied embeddings; the options of `TransformerConfig` off."""
     return TransformerConfig(
-        vocab_size, context_length, d_model, n_layers, n_heads, None, d_ff, "layernorm", "gelu", "learned",
+        vocab_size, context_length, d_model, n_layers, n_heads, None, d_ff, "layernorm", mlp, "learned",
         bias=bias, dropout=dropout, tie_embeddings=tie_embeddings, gradient_checkpointing=gradient_checkpointing,
+        qk_norm=qk_norm, logit_softcap=logit_softcap, zero_init_head=zero_init_head, zero_init_proj=zero_init_proj,
+        value_embeddings=value_embeddings, residual_scalars=residual_scalars,
     )  # fmt: skip
 
 
@@ -69,11 +78,20 @@ def llama(
     dropout: float = 0.0,
     tie_embeddings: bool = True,
     gradient_checkpointing: bool = False,
+    mlp: str = "swiglu",
+    qk_norm: bool = False,
+    logit_softcap: float | None = None,
+    zero_init_head: bool = False,
+    zero_init_proj: bool = False,
+    value_embeddings: bool = False,
+    residual_scalars: bool = False,
 ) -> TransformerConfig:
-    """Llama: RMSNorm, SwiGLU, RoPE, no biases, optional grouped-query attention."""
+    """Llama: RMSNorm, SwiGLU, RoPE, no biases, optional grouped-query attention; the options of `TransformerConfig` off."""
     return TransformerConfig(
-        vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", "swiglu", "rope", rope_theta,
+        vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", mlp, "rope", rope_theta,
         bias=False, dropout=dropout, tie_embeddings=tie_embeddings, gradient_checkpointing=gradient_checkpointing,
+        qk_norm=qk_norm, logit_softcap=logit_softcap, zero_init_head=zero_init_head, zero_init_proj=zero_init_proj,
+        value_embeddings=value_embeddings, residual_scalars=residual_scalars,
     )  # fmt: skip
 
 
@@ -93,12 +111,21 @@ def mixtral(
     dropout: float = 0.0,
     tie_embeddings: bool = True,
     gradient_checkpointing: bool = False,
+    expert_mlp: str = "swiglu",
+    qk_norm: bool = False,
+    logit_softcap: float | None = None,
+    zero_init_head: bool = False,
+    zero_init_proj: bool = False,
+    value_embeddings: bool = False,
+    residual_scalars: bool = False,
 ) -> TransformerConfig:
-    """Mixtral: the Llama backbone with top-k routed SwiGLU experts and a load-balancing loss."""
+    """Mixtral: the Llama backbone with top-k routed SwiGLU experts and a load-balancing loss; the options off."""
     return TransformerConfig(
         vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", "moe", "rope", rope_theta,
         bias=False, dropout=dropout, tie_embeddings=tie_embeddings, n_experts=n_experts, top_k=top_k,
-        aux_loss_weight=aux_loss_weight, gradient_checkpointing=gradient_checkpointing,
+        aux_loss_weight=aux_loss_weight, gradient_checkpointing=gradient_checkpointing, expert_mlp=expert_mlp,
+        qk_norm=qk_norm, logit_softcap=logit_softcap, zero_init_head=zero_init_head, zero_init_proj=zero_init_proj,
+        value_embeddings=value_embeddings, residual_scalars=residual_scalars,
     )  # fmt: skip
 
 

@@ -1,11 +1,13 @@
-"""Mixture of experts (Mixtral style): a router sends each token to its top-k SwiGLU experts."""
+"""Mixture of experts (Mixtral style): a router sends each token to its top-k experts (SwiGLU, or ReLU² MLPs)."""
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mlm_lab.models.config import TransformerConfig
-from mlm_lab.models.mlp import SwiGLU
+from mlm_lab.models.mlp import ReLU2, SwiGLU
+
+_EXPERTS = {"swiglu": SwiGLU, "relu2": ReLU2}
 
 
 def load_balancing_loss(probs: torch.Tensor, chosen: torch.Tensor, n_experts: int) -> torch.Tensor:
@@ -23,7 +25,7 @@ class MoE(nn.Module):
         self.top_k = cfg.top_k
         self.n_experts = cfg.n_experts
         self.router = nn.Linear(cfg.d_model, cfg.n_experts, bias=False)
-        self.experts = nn.ModuleList(SwiGLU(cfg) for _ in range(cfg.n_experts))
+        self.experts = nn.ModuleList(_EXPERTS[cfg.expert_mlp](cfg) for _ in range(cfg.n_experts))
         self.aux_loss = torch.zeros(())
         self.last_choice: torch.Tensor | None = None  # (tokens, top_k) expert ids of the last forward
 

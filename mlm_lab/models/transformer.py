@@ -12,28 +12,28 @@ from torch.utils.checkpoint import checkpoint
 
 from mlm_lab.models.attention import CausalSelfAttention, KVCache, attention_mask
 from mlm_lab.models.config import TransformerConfig
-from mlm_lab.models.mlp import GeluMLP, SwiGLU
+from mlm_lab.models.mlp import GeluMLP, ReLU2, SwiGLU
 from mlm_lab.models.moe import MoE
 from mlm_lab.models.norms import make_norm
 from mlm_lab.models.rope import rope_tables
 from mlm_lab.targets import IGNORE_INDEX
 
-_MLPS = {"gelu": GeluMLP, "swiglu": SwiGLU, "moe": MoE}
+_MLPS = {"gelu": GeluMLP, "swiglu": SwiGLU, "relu2": ReLU2, "moe": MoE}
 
 
 class TransformerBlock(nn.Module):
     """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x))."""
 
-    def __init__(self, cfg: TransformerConfig):
+    def __init__(self, cfg: TransformerConfig, value_embedding: bool = False):
         super().__init__()
         self.norm_1 = make_norm(cfg.norm, cfg.d_model, cfg.bias)
-        self.attn = CausalSelfAttention(cfg)
+        self.attn = CausalSelfAttention(cfg, value_embedding)
         self.norm_2 = make_norm(cfg.norm, cfg.d_model, cfg.bias)
         self.mlp = _MLPS[cfg.mlp](cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, rope=None, cache=None, layer=0, mask=None):
-        x = x + self.drop(self.attn(self.norm_1(x), rope, cache, layer, mask))
+    def forward(self, x, rope=None, cache=None, layer=0, mask=None, ve=None):
+        x = x + self.drop(self.attn(self.norm_1(x), rope, cache, layer, mask, ve))
         return x + self.drop(self.mlp(self.norm_2(x)))
 
 
@@ -52,7 +52,14 @@ class Transformer(nn.Module):
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layers))
+        ve_layers = cfg.value_embedding_layers
+        self.blocks = nn.ModuleList(TransformerBlock(cfg, i in ve_layers) for i in range(cfg.n_layers))
+        # value embeddings: a token table per such layer, added to its values (modded-nanogpt, nanochat)
+        kv = cfg.n_kv_heads * cfg.head_dim
+        self.value_emb = nn.ModuleDict({str(i): nn.Embedding(cfg.vocab_size, kv) for i in ve_layers}) if ve_layers else None
+        if cfg.residual_scalars:  # x = a_i * x + b_i * x0 before block i: the plain residual stream at init
+            self.resid_lambdas = nn.Parameter(torch.ones(cfg.n_layers))
+            self.x0_lambdas = nn.Parameter(torch.zeros(cfg.n_layers))
         self.norm_f = make_norm(cfg.norm, cfg.d_model, cfg.bias)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
@@ -62,6 +69,10 @@ class Transformer(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith("proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+                if cfg.zero_init_proj:  # each block starts as the identity (modded-nanogpt)
+                    nn.init.zeros_(p)
+        if cfg.zero_init_head:  # untied (the config checks): the first predictions are uniform
+            nn.init.zeros_(self.head.weight)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -79,6 +90,7 @@ class Transformer(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         if non_embedding:
             n -= self.tok_emb.weight.numel() + (self.pos_emb.weight.numel() if self.pos_emb is not None else 0)
+            n -= sum(e.weight.numel() for e in self.value_emb.values()) if self.value_emb is not None else 0
         return n
 
     def new_cache(self, batch_size: int, max_length: int, pad: torch.Tensor | None = None) -> KVCache:
@@ -119,16 +131,22 @@ class Transformer(nn.Module):
         else:
             cos, sin = self.rope_cos[pos], self.rope_sin[pos]
             rope = (cos, sin) if pad is None else (cos[:, None], sin[:, None])
-        x = self.drop(x)
+        x = x0 = self.drop(x)
         mask = attention_mask(pad, start, T, start + T, idx.device)
         for i, block in enumerate(self.blocks):
+            if self.config.residual_scalars:
+                x = self.resid_lambdas[i] * x + self.x0_lambdas[i] * x0
+            ve = self.value_emb[str(i)](idx) if self.value_emb is not None and str(i) in self.value_emb else None
             if self.config.gradient_checkpointing and self.training and cache is None:
-                x = checkpoint(block, x, rope, None, i, mask, use_reentrant=False)
+                x = checkpoint(block, x, rope, None, i, mask, ve, use_reentrant=False)
             else:
-                x = block(x, rope, cache, i, mask)
+                x = block(x, rope, cache, i, mask, ve)
         if cache is not None:
             cache.length += T
         logits = self.head(self.norm_f(x))
+        if self.config.logit_softcap is not None:  # smoothly bounded to (-c, c) (Gemma 2, modded-nanogpt)
+            cap = self.config.logit_softcap
+            logits = cap * torch.tanh(logits / cap)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX)
