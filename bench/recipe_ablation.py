@@ -1,0 +1,117 @@
+"""The training recipe, one technique at a time, at equal training minutes: what each of the frontier's changes buys here.
+
+Each stage adds one change to the one before, from today's preset (AdamW + cosine) to the full set:
+Muon -> WSD -> QK-norm -> ReLU² -> zero-init projections -> untied zero-init head -> soft-capped logits ->
+value embeddings -> residual scalars. Every run trains for the same minutes of training steps
+(`trainer.max_minutes`, no step limit), at the preset's shape, for each seed; the table gives validation
+bits per byte (mean and spread over seeds), training tokens/s and, where the preset reports it, the
+held-out check (`val_ood/bits_per_byte`). Runs go one after another (never two at once on a 2-core CPU); the
+tokenizer is trained once into a shared cache, outside the timed minutes.
+
+    python bench/recipe_ablation.py --experiments cervantes tinystories --minutes 5 --seeds 0 1
+    python bench/recipe_ablation.py --experiments cervantes --minutes 1 --seeds 0 --stages adamw_cosine muon   # a smoke run
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from text_e2e import LOCAL, require_corpora  # noqa: E402  (the corpora's locations, shared with the e2e bench)
+
+STAGES = [  # (name, what it adds): each stage keeps every earlier stage's overrides
+    ("adamw_cosine", []),
+    ("muon", ["optimizer=muon", "optimizer.lr=0.02", "optimizer.adamw_lr=2e-3"]),  # AdamW's part keeps the presets' lr
+    ("wsd", ["scheduler=wsd", "scheduler.warmup_steps=20"]),
+    ("qk_norm", ["model.qk_norm=true"]),
+    ("relu2", ["model.mlp=relu2"]),
+    ("zero_init_proj", ["model.zero_init_proj=true"]),
+    ("untied_zero_head", ["model.tie_embeddings=false", "model.zero_init_head=true"]),
+    ("softcap", ["model.logit_softcap=15"]),
+    ("value_embeddings", ["model.value_embeddings=true"]),
+    ("residual_scalars", ["model.residual_scalars=true"]),
+]
+
+
+def overrides_up_to(stage: str) -> list[str]:
+    names = [name for name, _ in STAGES]
+    return [o for name, extra in STAGES[: names.index(stage) + 1] for o in extra]
+
+
+def run(experiment: str, stage: str, seed: int, minutes: float, workdir: Path, cache: Path, extra: list[str]) -> dict:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    name = f"{stage}-s{seed}"
+    budget = [f"trainer.max_minutes={minutes}", "trainer.max_steps=null", f"seed={seed}"]
+    cmd = [sys.executable, "-m", "mlm_lab.apps.train", f"experiment={experiment}", *LOCAL[experiment], f"cache_dir={cache}"]
+    cmd += [*budget, *overrides_up_to(stage), f"tracking.run_name={name}", "tracking.register_as=null", *extra]
+    proc = subprocess.run(cmd, cwd=workdir, env={**os.environ, "MLFLOW_TRACKING_URI": uri}, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{experiment} {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    client = MlflowClient(uri)
+    (found,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], f"attributes.run_name = '{name}'")
+    metrics = found.data.metrics
+    tps = sorted(m.value for m in client.get_metric_history(found.info.run_id, "tokens_per_second"))
+    return {
+        "experiment": experiment,
+        "stage": stage,
+        "seed": seed,
+        "val_bits_per_byte": metrics["val/bits_per_byte"],
+        "val_ood_bits_per_byte": metrics.get("val_ood/bits_per_byte"),
+        "tokens_per_second": tps[len(tps) // 2] if tps else None,
+        "steps": max((m.step for m in client.get_metric_history(found.info.run_id, "train/loss")), default=None),
+        "run_id": found.info.run_id,
+        "command": " ".join(["mlm-train", *cmd[3:]]),
+    }
+
+
+def table(results: list[dict]) -> str:
+    """Markdown: one row per experiment and stage, mean and spread (max - min) over the seeds."""
+    lines = ["| experiment | stage | seeds | val bits/byte (mean, spread) | held-out bits/byte | tokens/s |", "|---|---|---|---|---|---|"]
+    for experiment in dict.fromkeys(r["experiment"] for r in results):
+        for stage, _ in STAGES:
+            rows = [r for r in results if r["experiment"] == experiment and r["stage"] == stage]
+            if not rows:
+                continue
+            val = [r["val_bits_per_byte"] for r in rows]
+            ood = [r["val_ood_bits_per_byte"] for r in rows if r["val_ood_bits_per_byte"] is not None]
+            tps = [r["tokens_per_second"] for r in rows if r["tokens_per_second"]]
+            ood_text = f"{statistics.mean(ood):.3f} ({max(ood) - min(ood):.3f})" if ood else "-"
+            lines.append(
+                f"| {experiment} | {stage} | {len(rows)} | {statistics.mean(val):.3f} ({max(val) - min(val):.3f}) | {ood_text} | "
+                f"{statistics.median(tps):.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiments", nargs="+", default=["cervantes", "tinystories"], choices=sorted(LOCAL))
+    parser.add_argument("--minutes", type=float, default=5.0, help="training minutes per run (trainer.max_minutes)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--stages", nargs="+", default=[name for name, _ in STAGES], choices=[name for name, _ in STAGES])
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the tracking store and the cache here")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
+    args = parser.parse_args()
+    require_corpora(args.experiments)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_recipe_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    cache = workdir / "cache"  # one tokenizer per experiment, trained by the first run
+    results = []
+    for experiment in args.experiments:
+        for stage in args.stages:
+            for seed in args.seeds:
+                results.append(run(experiment, stage, seed, args.minutes, workdir, cache, args.overrides))
+                print(json.dumps(results[-1]), flush=True)
+    (workdir / "results.json").write_text(json.dumps(results, indent=2))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
