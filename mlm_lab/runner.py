@@ -110,12 +110,13 @@ def evaluate(c: Components) -> tuple[list[str], list[str], dict]:
 
 def report(c: Components, output_dir: Path, held_out: dict) -> None:
     """Loss and lr curves, and any `split/metric_lenL` breakdown as a bar chart: PNGs under plots/, logged."""
-    history = c.tracker.metric_history(["train/loss", "val/loss", "train/lr"])
+    losses = ["train/loss", "val/loss", *(f"{split}/loss" for split in getattr(c.task, "dev_splits", ()))]
+    history = c.tracker.metric_history([*losses, "train/lr"])
     if not any(history.values()):
         return  # nothing was tracked (tracking=none)
     plots = output_dir / "plots"
     written = [
-        plots_lib.curves({k: history[k] for k in ("train/loss", "val/loss")}, plots / "loss.png", "loss (nats per target token)"),
+        plots_lib.curves({k: history[k] for k in losses}, plots / "loss.png", "loss (nats per target token)"),
         plots_lib.curves({"train/lr": history["train/lr"]}, plots / "lr.png", "learning rate"),
     ]
     for name, values in plots_lib.by_length(held_out).items():

@@ -81,7 +81,7 @@ def local_data(data_choice: str, tmp_path: Path | None = None) -> list[str]:
     stories = f"[{data_file('tinystories/train.txt')},{data_file('tinystories/train_v2_gpt4.txt')}]"
     valid = data_file("tinystories/valid.txt")
     return {
-        "cervantes": [f"data.corpus.path={quijote}"],
+        "cervantes": [f"data.corpus.path={quijote}", "data.corpus.heldout_chapters=[I.2]"],  # the excerpt's chapters
         "tinystories": [f"data.corpus.path={stories}", f"data.corpus.val_path={valid}"],
         "text": [f"data.corpus.path={valid}", "data.corpus.separator='<|endoftext|>'"],
         "mixture": [

@@ -93,6 +93,19 @@ def test_cervantes_on_the_quijote_excerpt():
     assert corpus.files == {path: "3b5adcca0d269c125046341561f44cbfe21f3d43dae1280884dc26a69bbe75f2"}
 
 
+def test_cervantes_holds_out_whole_chapters_from_training_and_validation():
+    path = data_file("cervantes/quijote.txt")
+    plain = Cervantes(path=path, val_fraction=0.3).load(None)
+    corpus = Cervantes(path=path, val_fraction=0.3, heldout_chapters=["I.2", "II.72"]).load(None)
+    assert [c.split(".", 1)[0] for c in corpus.heldout] == ["Capítulo II", "Capítulo LXXII"]
+    assert not set(corpus.heldout) & set(corpus.train + corpus.val)
+    assert sorted(corpus.train + corpus.val + corpus.heldout) == sorted(plain.train + plain.val)
+    assert corpus.val and corpus.val == plain.val[-len(corpus.val) :]  # validation: still the last chapters
+    assert corpus.fingerprint() != Cervantes(path=path, val_fraction=0.3, heldout_chapters=["I.2"]).load(None).fingerprint()
+    with pytest.raises(ConfigError, match=r"heldout_chapters: names chapters the book lacks: \['I.33'\] \(it has I.1 ... II.74\)"):
+        Cervantes(path=path, heldout_chapters=["I.2", "I.33"]).load(None)
+
+
 def test_cervantes_errors(tmp_path):
     plain = write(tmp_path / "plain.txt", "Capítulo primero\nuno\nCapítulo II\ndos\n")
     with pytest.raises(ConfigError, match=r"data\.corpus\.gutenberg_header: no '\*\*\* START"):
@@ -126,6 +139,16 @@ def test_tinystories_on_the_excerpts():
     assert all("\n" not in story.replace("\n\n", "") and "\n\n\n" not in story for story in corpus.train)
     assert all(story == story.strip() for story in corpus.train)
     assert set(corpus.files) == {*train, valid}
+
+
+def test_tinystories_holds_out_the_last_training_stories():
+    train = [data_file("tinystories/train.txt"), data_file("tinystories/train_v2_gpt4.txt")]
+    valid = data_file("tinystories/valid.txt")
+    every = TinyStories(path=train, val_path=valid).load(None)
+    corpus = TinyStories(path=train, val_path=valid, heldout_fraction=0.05).load(None)
+    assert corpus.heldout == every.train[-10:] and corpus.train == every.train[:-10] and corpus.val == every.val
+    with pytest.raises(ConfigError, match="data.corpus.heldout_fraction: must be between 0 and 1"):
+        TinyStories(path=train, val_path=valid, heldout_fraction=1.5).load(None)
 
 
 def test_tinystories_parquet_and_other_separators(tmp_path):

@@ -29,6 +29,8 @@ _HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 # (group/choice, dotted key under the group) -> why this choice differs from its target's default, which other choices keep
 DIFFERENT_ON_PURPOSE = {
     ("data/cervantes", "prompts"): "each corpus samples from prompts in its own language and style",
+    ("data/cervantes", "corpus.heldout_chapters"): "the preset's dev check: the embedded tales held out",
+    ("data/tinystories", "corpus.heldout_fraction"): "the preset's dev check: the last training stories held out",
     ("data/mixture", "prompts"): "each corpus samples from prompts in its own language and style",
     ("data/text", "prompts"): "each corpus samples from prompts in its own language and style",
     ("data/tinystories", "prompts"): "each corpus samples from prompts in its own language and style",

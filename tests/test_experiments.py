@@ -37,6 +37,8 @@ def test_experiment_runs_a_few_steps(experiment, store, tmp_path):
     runs = client.search_runs([client.get_experiment_by_name(cfg.name).experiment_id])
     assert [r.info.status for r in runs] == ["FINISHED"]
     assert client.search_model_versions(f"name='{cfg.tracking.register_as}'")
+    if experiment in ("cervantes", "tinystories"):  # the text presets' dev check: held-out text scored at every evaluation
+        assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "heldout/bits_per_byte")] == [3]
 
 
 @pytest.mark.slow

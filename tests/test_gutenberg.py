@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from mlm_lab.data.gutenberg import QUIJOTE_CHAPTER, split_chapters, strip_gutenberg
+from mlm_lab.data.gutenberg import QUIJOTE_CHAPTER, quijote_labels, roman, split_chapters, strip_gutenberg
 from mlm_lab.data.sources import read_documents
 from mlm_lab.errors import ConfigError
 from tests.conftest import data_file
@@ -62,3 +62,9 @@ def test_quijote_excerpt_stripped_and_split_into_its_chapters():
     # the excerpt keeps chapters I-II of part 1 and I, LXXII-LXXIV of part 2 (tests/data/README.md)
     assert headings == ["Capítulo primero", "Capítulo II", "Capítulo Primero", "Capítulo LXXII", "Capítulo LXXIII", "Capítulo LXXIV"]
     assert chapters[0].startswith("El ingenioso hidalgo") and "Prólogo" in chapters[0]
+
+
+def test_quijote_chapters_are_labelled_part_dot_chapter():
+    chapters = split_chapters(strip_gutenberg(quijote_text()), QUIJOTE_CHAPTER)
+    assert quijote_labels(chapters) == ["front", "I.1", "I.2", "II.1", "II.72", "II.73", "II.74"]
+    assert [roman(n) for n in ("XXXIII", "XXXIX", "XLI", "LXXIV", "IV")] == [33, 39, 41, 74, 4]

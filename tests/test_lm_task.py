@@ -151,3 +151,23 @@ def test_metric_names_are_the_metrics_an_evaluation_reports(tmp_path):
 def test_a_corpus_config_without_its_target_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"^data\.corpus: is not a corpus but a dict \(a config without its _target_\?\)"):
         LanguageModelingTask({"path": str(tmp_path / "a.txt")}, cache_dir=str(tmp_path))
+
+
+def test_held_out_chapters_are_a_dev_split_scored_at_every_evaluation_and_a_monitor(tmp_path):
+    from mlm_lab.training.monitors import reported_metrics
+
+    corpus = Cervantes(path=data_file("cervantes/quijote.txt"), val_fraction=0.3, heldout_chapters=["I.2"])
+    task = LanguageModelingTask(corpus, block_size=32, batch_size=8, cache_dir=str(tmp_path))
+    tokenizer = CharTokenizer(alphabet=None)
+    task.setup(tokenizer)
+    assert task.dev_splits == ("heldout",) and task.split_names == ("train", "val", "heldout")
+    assert {"heldout/bits_per_byte", "heldout/loss", "val/bits_per_byte"} <= reported_metrics(task)
+    torch.manual_seed(0)
+    model = llama(tokenizer.vocab_size, context_length=32, d_model=32, n_layers=1, n_heads=2)
+    loss = evaluate_loss(model, task.batches("heldout"), FakeHardware)
+    scored = Predictor(model, tokenizer, task.text_format).score(task.sources["cervantes"].heldout)
+    assert task.loss_metrics(loss, "heldout")["bits_per_byte"] == pytest.approx(scored["bits_per_byte"], rel=1e-5)
+    assert task.loss_metrics(loss, "heldout") != task.loss_metrics(loss, "val")  # its own bytes and targets
+    without = LanguageModelingTask(Cervantes(path=data_file("cervantes/quijote.txt")), block_size=32, cache_dir=str(tmp_path))
+    without.setup(CharTokenizer(alphabet=None))
+    assert without.dev_splits == () and "heldout/loss" not in reported_metrics(without)

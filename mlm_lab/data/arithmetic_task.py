@@ -22,6 +22,7 @@ class ArithmeticTask:
     objective = "exact_match"  # the metric that says how good a run is
     objective_direction = "maximize"
     held_out_splits = ("test",)  # evaluated once after training
+    dev_splits: tuple[str, ...] = ()  # nothing but val is scored during training
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlm_lab.data.corpus import Corpus
 from mlm_lab.data.download import is_url, resolve
-from mlm_lab.data.gutenberg import QUIJOTE_CHAPTER, split_chapters, strip_gutenberg
+from mlm_lab.data.gutenberg import QUIJOTE_CHAPTER, quijote_labels, split_chapters, strip_gutenberg
 from mlm_lab.data.sources import read_documents, require_exists, sibling_key
 from mlm_lab.errors import require
 
@@ -69,6 +69,9 @@ class Cervantes:
     """Don Quijote from Project Gutenberg (#2000): documents are chapters; validation is the last chapters.
 
     gutenberg_header: False for a copy of the book whose Gutenberg header and licence were already removed.
+    heldout_chapters: chapters (`part.chapter`, e.g. I.33) kept out of training and validation and scored beside
+    validation: the embedded tales (El curioso impertinente, I.33-35; the captive's tale, I.39-41) are other stories
+    in other voices, a check of prose the model has not seen that its own last chapters cannot give.
     """
 
     key = "data.corpus"
@@ -80,8 +83,10 @@ class Cervantes:
         val_fraction: float = 0.05,
         name: str = "cervantes",
         gutenberg_header: bool = True,
+        heldout_chapters: Sequence[str] = (),
     ):
         self.path, self.sha256, self.val_fraction, self.name, self.gutenberg_header = path, sha256, val_fraction, name, gutenberg_header
+        self.heldout_chapters = list(heldout_chapters)
 
     def load(self, cache_dir: str | None = None) -> Corpus:
         key = self.key
@@ -94,8 +99,19 @@ class Cervantes:
         chapters = split_chapters(text, QUIJOTE_CHAPTER)
         problem = "holds no 'Capítulo ...' chapter headings"
         require(len(chapters) > 1, f"{key}.path", problem, "point it at Don Quijote (Project Gutenberg eBook #2000)")
+        labels = quijote_labels(chapters)
+        unknown = [c for c in self.heldout_chapters if c not in labels]
+        chapter_range = f"{labels[1]} ... {labels[-1]}" if len(labels) > 1 else "none"
+        require(
+            not unknown,
+            f"{key}.heldout_chapters",
+            f"names chapters the book lacks: {unknown} (it has {chapter_range})",
+            "use part.chapter labels such as I.33, or []",
+        )
+        heldout = [c for c, label in zip(chapters, labels) if label in self.heldout_chapters]
+        chapters = [c for c, label in zip(chapters, labels) if label not in self.heldout_chapters]
         n_val = tail_count([len(c) for c in chapters], self.val_fraction)
-        return Corpus(self.name, chapters[:-n_val], chapters[-n_val:], files)
+        return Corpus(self.name, chapters[:-n_val], chapters[-n_val:], files, heldout)
 
 
 class TinyStories:
@@ -103,7 +119,8 @@ class TinyStories:
 
     path and val_path: a file, folder or URL, or a list of them. paragraph_separator: what every paragraph break inside
     a story becomes; null keeps each file's own layout. The defaults are the hub's V2 (GPT-4) .txt files; the parquet
-    version is TINYSTORIES_PARQUET_TRAIN / TINYSTORIES_PARQUET_VALID.
+    version is TINYSTORIES_PARQUET_TRAIN / TINYSTORIES_PARQUET_VALID. heldout_fraction: the last stories of the
+    training files (the V2 GPT-4 ones, listed last), kept out of training and scored beside validation.
     """
 
     key = "data.corpus"
@@ -115,9 +132,11 @@ class TinyStories:
         paragraph_separator: str | None = "\n\n",
         name: str = "tinystories",
         text_column: str = "text",
+        heldout_fraction: float = 0.0,
     ):
         self.path, self.val_path, self.name, self.text_column = path, val_path, name, text_column
         self.paragraph_separator = paragraph_separator
+        self.heldout_fraction = heldout_fraction
 
     def load(self, cache_dir: str | None = None) -> Corpus:
         key = self.key
@@ -129,7 +148,11 @@ class TinyStories:
         val_parts, val_files = read_sources(self.val_path, cache_dir, f"{key}.val_path", **options)
         train = [story for part in parts for story in normalise_paragraphs(part, self.paragraph_separator)]
         val = [story for part in val_parts for story in normalise_paragraphs(part, self.paragraph_separator)]
-        return Corpus(self.name, train, val, {**files, **val_files})
+        heldout = []
+        if self.heldout_fraction:
+            _require_fraction(self.heldout_fraction, f"{key}.heldout_fraction")
+            train, heldout = split_tail(train, self.heldout_fraction, f"{key}.heldout_fraction")
+        return Corpus(self.name, train, val, {**files, **val_files}, heldout)
 
 
 class Mixture:

@@ -43,3 +43,29 @@ def split_chapters(text: str, pattern: str | re.Pattern) -> list[str]:
     cuts = [m.start() for m in heading.finditer(text) if m.start() > 0]
     bounds = [0, *cuts, len(text)]
     return [text[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+_ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
+
+
+def roman(numeral: str) -> int:
+    values = [_ROMAN[c] for c in numeral.upper()]
+    return sum(-v if i + 1 < len(values) and v < values[i + 1] else v for i, v in enumerate(values))
+
+
+def quijote_labels(chapters: list[str]) -> list[str]:
+    """`part.chapter` labels of `split_chapters(book, QUIJOTE_CHAPTER)`: "front", "I.1" ... "I.52", "II.1" ... "II.74".
+
+    A "Capítulo primero" starts a part; the part numerals are Roman (I, II) as editions cite them.
+    """
+    labels, part = [], 0
+    heading = re.compile(r"Cap[ií]tulo ([Pp]rimero|[IVXLCDM]+)\b")
+    for chapter in chapters:
+        m = heading.match(chapter)
+        if m is None:
+            labels.append("front")
+            continue
+        number = 1 if m.group(1).lower() == "primero" else roman(m.group(1))
+        part += number == 1
+        labels.append(f"{'I' * part if part < 4 else part}.{number}")
+    return labels

@@ -95,9 +95,8 @@ class LanguageModelingTask:
         self.streams: dict[str, dict[str, TokenStream]] = {}
         for name, corpus in self.sources.items():
             directory = cache_root(self.cache_dir) / "tokens" / cache_key(corpus.fingerprint(), self.tokenizer_sha256)
-            self.streams[name] = {
-                split: load_or_tokenize(directory, split, getattr(corpus, split), tokenizer) for split in ("train", "val")
-            }
+            splits = ("train", "val", "heldout") if corpus.heldout else ("train", "val")
+            self.streams[name] = {split: load_or_tokenize(directory, split, getattr(corpus, split), tokenizer) for split in splits}
             n = len(self.streams[name]["train"].tokens)
             require(
                 n > self.block_size + 1,
@@ -153,10 +152,17 @@ class LanguageModelingTask:
 
     @property
     def split_names(self) -> tuple[str, ...]:
-        return ("train", "val")
+        return ("train", "val", *self.dev_splits)
+
+    @property
+    def dev_splits(self) -> tuple[str, ...]:
+        """Splits scored beside `val` at every evaluation: `heldout` when a corpus keeps whole works or tales out."""
+        return ("heldout",) if any("heldout" in streams for streams in self.streams.values()) else ()
 
     def _windows(self, split: str):
         for name in self.sources:
+            if split not in self.streams[name]:
+                continue  # a mixture's part without held-out text
             stream = self.streams[name][split]
             yield from scoring_windows(stream.tokens, self.block_size, self.val_stride, self.tokenizer.pad_id, self.tokenizer.bos_id)
 
@@ -168,7 +174,7 @@ class LanguageModelingTask:
         """Perplexity and bits per byte of `split` from its mean loss per scored token."""
         if split not in self._scored:
             self._scored[split] = sum(int((y >= 0).sum()) for _, y in self._windows(split))
-        n_bytes = sum(self.streams[name][split].n_bytes for name in self.sources)
+        n_bytes = sum(streams[split].n_bytes for streams in self.streams.values() if split in streams)
         metrics = text_metrics(loss * self._scored[split], self._scored[split], n_bytes)
         return {"perplexity": metrics["perplexity"], "bits_per_byte": metrics["bits_per_byte"]}
 

@@ -24,6 +24,7 @@ class Task(Protocol):
     objective: str  # the validation metric that says how good a run is (the sweep objective)
     objective_direction: str  # "maximize" or "minimize"
     held_out_splits: tuple[str, ...]  # splits evaluated once after training
+    dev_splits: tuple[str, ...]  # splits evaluated beside val at every evaluation (metrics `<split>/...`); may be ()
     text_format: object  # prompt_to_model / answer_from_model / to_config
     max_sequence_length: int  # tokens the model must see at once
 

@@ -4,8 +4,9 @@ from mlm_lab.errors import require
 
 
 def reported_metrics(task) -> set[str]:
-    """The `val/` metrics an evaluation of `task` reports (after its setup)."""
-    return {"val/loss", *(f"val/{m}" for m in task.metric_names("val"))}
+    """The metrics an evaluation of `task` reports (after its setup): `val/...` and those of its dev splits."""
+    splits = ("val", *getattr(task, "dev_splits", ()))
+    return {name for split in splits for name in (f"{split}/loss", *(f"{split}/{m}" for m in task.metric_names(split)))}
 
 
 def require_reported(key: str, monitor: str | None, reported: set[str], fix: str) -> None:

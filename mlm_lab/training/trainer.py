@@ -301,7 +301,11 @@ class Trainer:
         return float(norm)
 
     def _evaluate(self, loop: Loop, checkpointer: Checkpointer, step: int, progress: Progress) -> dict:
-        metrics = {f"val/{k}": v for k, v in evaluate_split(loop.model, loop.task, loop.predictor, "val", loop.hardware).items()}
+        metrics = {}
+        for split in ("val", *getattr(loop.task, "dev_splits", ())):  # dev splits: held-out text scored beside val
+            metrics.update(
+                {f"{split}/{k}": v for k, v in evaluate_split(loop.model, loop.task, loop.predictor, split, loop.hardware).items()}
+            )
         loop.tracker.log_metrics(metrics, step)
         progress.message("step %d  %s", step, "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         loop.schedule.observe(metrics)
