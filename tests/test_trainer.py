@@ -155,9 +155,8 @@ def test_resumed_run_matches_an_uninterrupted_one_bit_for_bit(tmp_path, precisio
     Trainer(max_steps=20, eval_every=10, log_every=1).fit(straight)
     first = make_loop(tmp_path / "b", optimizer, precision=precision)
     Trainer(max_steps=10, eval_every=10, log_every=1).fit(first)
-    resumed = make_loop(
-        tmp_path / "c", optimizer, precision=precision, seed=123
-    )  # other init and data seed: all must come from the checkpoint
+    # other init and data seed: all must come from the checkpoint
+    resumed = make_loop(tmp_path / "c", optimizer, precision=precision, seed=123)
     checkpoint = load_checkpoint(tmp_path / "b" / "checkpoints" / "final.pt")
     Trainer(max_steps=20, eval_every=10, log_every=1).fit(resumed, checkpoint)
     losses = straight.tracker.series("train/loss")

@@ -84,4 +84,3 @@ class NullTracker:
     def run_status(self, run_id: str) -> str | None:
         """Unknown: there is no store."""
         return None
-
