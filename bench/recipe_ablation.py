@@ -4,9 +4,11 @@ Each stage adds one change to the one before, from today's preset (AdamW + cosin
 Muon -> WSD -> QK-norm -> ReLU² -> zero-init projections -> untied zero-init head -> soft-capped logits ->
 value embeddings -> residual scalars. Every run trains for the same minutes of training steps
 (`trainer.max_minutes`, no step limit), at the preset's shape, for each seed; the table gives validation
-bits per byte (mean and spread over seeds), training tokens/s and, where the preset reports it, the
-held-out check (`val_ood/bits_per_byte`). Runs go one after another (never two at once on a 2-core CPU); the
-tokenizer is trained once into a shared cache, outside the timed minutes.
+bits per byte (mean and spread over seeds), the held-out check (`heldout/bits_per_byte`: text unlike the
+validation chapters), training tokens/s, and the training minutes each stage took to reach the first stage's
+final validation bits per byte (time to target; the evaluations, every `trainer.eval_every` steps, bound its
+resolution). Runs go one after another (never two at once on a 2-core CPU); the tokenizer is trained once into
+a shared cache, outside the timed minutes.
 
     python bench/recipe_ablation.py --experiments cervantes tinystories --minutes 5 --seeds 0 1
     python bench/recipe_ablation.py --experiments cervantes --minutes 1 --seeds 0 --stages adamw_cosine muon   # a smoke run
@@ -57,13 +59,20 @@ def run(experiment: str, stage: str, seed: int, minutes: float, workdir: Path, c
     client = MlflowClient(uri)
     (found,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], f"attributes.run_name = '{name}'")
     metrics = found.data.metrics
-    tps = sorted(m.value for m in client.get_metric_history(found.info.run_id, "tokens_per_second"))
+    history = {
+        name: client.get_metric_history(found.info.run_id, name) for name in ("tokens_per_second", "train/minutes", "val/bits_per_byte")
+    }
+    tps = sorted(m.value for m in history["tokens_per_second"])
+    minutes = {m.step: m.value for m in history["train/minutes"]}
+    curve = sorted((m.step, m.value) for m in history["val/bits_per_byte"])
     return {
         "experiment": experiment,
         "stage": stage,
         "seed": seed,
         "val_bits_per_byte": metrics["val/bits_per_byte"],
-        "val_ood_bits_per_byte": metrics.get("val_ood/bits_per_byte"),
+        "heldout_bits_per_byte": metrics.get("heldout/bits_per_byte"),
+        # (training minutes, val bits/byte) at each evaluation; the minutes of the nearest logged step at or before it
+        "curve": [(max((v for k, v in minutes.items() if k <= step), default=0.0), bpb) for step, bpb in curve],
         "tokens_per_second": tps[len(tps) // 2] if tps else None,
         "steps": max((m.step for m in client.get_metric_history(found.info.run_id, "train/loss")), default=None),
         "run_id": found.info.run_id,
@@ -73,19 +82,26 @@ def run(experiment: str, stage: str, seed: int, minutes: float, workdir: Path, c
 
 def table(results: list[dict]) -> str:
     """Markdown: one row per experiment and stage, mean and spread (max - min) over the seeds."""
-    lines = ["| experiment | stage | seeds | val bits/byte (mean, spread) | held-out bits/byte | tokens/s |", "|---|---|---|---|---|---|"]
+    header = (
+        "| experiment | stage | seeds | val bits/byte (mean, spread) | held-out bits/byte | tokens/s | minutes to the first stage's val |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|"]
     for experiment in dict.fromkeys(r["experiment"] for r in results):
+        first = [r["val_bits_per_byte"] for r in results if r["experiment"] == experiment and r["stage"] == results[0]["stage"]]
+        target = statistics.mean(first)
         for stage, _ in STAGES:
             rows = [r for r in results if r["experiment"] == experiment and r["stage"] == stage]
             if not rows:
                 continue
             val = [r["val_bits_per_byte"] for r in rows]
-            ood = [r["val_ood_bits_per_byte"] for r in rows if r["val_ood_bits_per_byte"] is not None]
+            ood = [r["heldout_bits_per_byte"] for r in rows if r["heldout_bits_per_byte"] is not None]
             tps = [r["tokens_per_second"] for r in rows if r["tokens_per_second"]]
             ood_text = f"{statistics.mean(ood):.3f} ({max(ood) - min(ood):.3f})" if ood else "-"
+            reached = [next((m for m, bpb in r["curve"] if bpb <= target), None) for r in rows]
+            when = f"{statistics.mean(reached):.2f}" if all(m is not None for m in reached) else "not reached"
             lines.append(
                 f"| {experiment} | {stage} | {len(rows)} | {statistics.mean(val):.3f} ({max(val) - min(val):.3f}) | {ood_text} | "
-                f"{statistics.median(tps):.0f} |"
+                f"{statistics.median(tps):.0f} | {when} |"
             )
     return "\n".join(lines)
 
