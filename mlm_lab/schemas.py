@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 
+from mlm_lab import output_dirs
 from mlm_lab.hardware import Hardware
 from mlm_lab.tracking.mlflow_tracker import MlflowTracker
 from mlm_lab.training.trainer import Trainer
@@ -34,7 +35,9 @@ SCHEMAS = {"hardware": Hardware, "trainer": Trainer, "tracking": MlflowTracker}
 
 
 def register_schemas() -> None:
-    """Store `<group>_schema` for each settings group; the group's YAML files list it in their defaults."""
+    """Store `<group>_schema` for each settings group (the group's YAML files list it in their defaults), and register
+    the `unique_dir` resolver conf/config.yaml names its output folders with."""
+    output_dirs.register_resolver()
     cs = ConfigStore.instance()
     for group, cls in SCHEMAS.items():
         cs.store(group=group, name=f"{group}_schema", node=schema(cls))

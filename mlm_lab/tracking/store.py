@@ -1,5 +1,8 @@
-"""The tracking store: which one a run uses, whether it is there before any work, how long one request may take."""
+"""The tracking store: which one a run uses, whether it is there before any work, how long one request may take,
+and a lock that serialises what processes sharing a sqlite store must not do at once."""
 
+import contextlib
+import fcntl
 import os
 import urllib.error
 import urllib.parse
@@ -54,3 +57,40 @@ def check_reachable(uri: str, timeout: float = 10.0) -> None:
                 f"tracking.uri: the folder of the sqlite store {uri} does not exist ({folder}). Fix: create it, or "
                 "use tracking.uri=sqlite:///mlflow.db (the working directory)"
             )
+        ensure_sqlite_store(uri)
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` store; None for a server or an in-memory database."""
+    if urllib.parse.urlparse(uri).scheme != "sqlite":
+        return None
+    path = uri.removeprefix("sqlite:///")
+    return None if path in ("", ":memory:") or path.startswith("sqlite:") else Path(path)
+
+
+@contextlib.contextmanager
+def store_lock(uri: str):
+    """Hold, among this machine's processes, the lock of a sqlite store: an flock on `<db>.lock` beside the database.
+
+    The kernel releases it when its holder exits, however it exits. Not reentrant: a holder must not take it again.
+    A server store has no lock here (its server orders the writes; concurrent launches against one are not serialised).
+    """
+    path = sqlite_file(uri)
+    if path is None:
+        yield
+        return
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def ensure_sqlite_store(uri: str) -> None:
+    """Create and migrate a new sqlite store, once: a second process waits on the lock, then opens the migrated store.
+
+    MLflow migrates a new database on first use, and two processes doing it at once break one of them
+    (alembic's "Online migration expected to match one row", or a half-made schema).
+    """
+    import mlflow
+
+    with store_lock(uri):
+        mlflow.MlflowClient(uri).search_experiments(max_results=1)

@@ -9,6 +9,9 @@ would override `parent_run_id` (MLflow issue 15713).
 A sweep is identified by its experiment, the command's overrides and the sweeper's settings, unless
 `tracking.sweep_id` names it. Relaunching the same command reopens the same parent, and a job whose
 overrides match a FINISHED child of it is skipped (its logged objective is returned to the sweeper).
+Two launches of one sweep at once share the parent and split its jobs: each job is claimed before it
+starts (`claims.py`), and one another process holds is skipped; the last launch to end closes the parent.
+The parent is found or created, and jobs are claimed, under the sqlite store's lock (`store.store_lock`).
 """
 
 import atexit
@@ -27,6 +30,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mlm_lab.errors import require
+from mlm_lab.tracking import claims, store
 from mlm_lab.tracking.redact import redact_config, redact_overrides
 from mlm_lab.tracking.runs import DIRECTION_TAG as DIRECTION_TAG  # re-exported: the runner tags its runs through this module
 from mlm_lab.tracking.runs import OBJECTIVE_TAG, OVERRIDES_TAG, SWEEP_TAG, best_child, finished_children, short
@@ -46,6 +50,7 @@ class Sweep:
 
 
 _current: Sweep | None = None  # set in the job's process by SweepCallback.on_job_start
+_claimed: tuple[str, claims.Claim] | None = None  # the running job's overrides key and this process's claim on it
 
 
 def current() -> Sweep | None:
@@ -127,11 +132,13 @@ class SweepCallback(Callback):
         atexit.register(self._abandoned)
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
-        global _current
-        _current = self.sweep
+        global _current, _claimed
+        _current, _claimed = self.sweep, None
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         global _current
+        if _current is not None:
+            release_claim(_current)
         _current = None
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
@@ -141,12 +148,16 @@ class SweepCallback(Callback):
         self.closed = True
 
     def _abandoned(self) -> None:
-        """At exit of a sweep that never reached its end (a job failed, Ctrl-C): the parent is FAILED, not left RUNNING."""
+        """At exit of a sweep that never reached its end (a job failed, Ctrl-C): the parent is FAILED, not left RUNNING
+        (unless another launch of the sweep still runs jobs: it ends the parent)."""
         if self.sweep is None or self.closed:
             return
         import mlflow
 
+        release_claim(self.sweep)
         client = mlflow.MlflowClient(self.sweep.tracking_uri)
+        if still_running(client, self.sweep):
+            return
         client.set_tag(
             self.sweep.parent_run_id, "error", "the sweep stopped before all its jobs ran; relaunch the same command to finish it"
         )
@@ -158,10 +169,14 @@ def open_parent(tracker, config: DictConfig) -> Sweep:
     import mlflow
 
     uri = tracker.resolved_uri
-    client = mlflow.MlflowClient(uri)
+    with store.store_lock(uri):  # two launches of one sweep at once: one parent
+        return find_or_create_parent(mlflow.MlflowClient(uri), uri, tracker.experiment, config)
+
+
+def find_or_create_parent(client, uri: str, experiment_name: str, config: DictConfig) -> Sweep:
     sid = sweep_id(config)
-    experiment = client.get_experiment_by_name(tracker.experiment)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(tracker.experiment)
+    experiment = client.get_experiment_by_name(experiment_name)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(experiment_name)
     found = client.search_runs(
         [experiment_id], filter_string=f"tags.`{SWEEP_TAG}` = '{sid}' and tags.`mlm_lab.role` = 'sweep'", max_results=1
     )
@@ -194,7 +209,7 @@ def open_parent(tracker, config: DictConfig) -> Sweep:
     }
     client.log_dict(run_id, sweep_config, "sweep_config.yaml")
     client.log_text(run_id, "\n".join(overrides) + "\n", "overrides.txt")
-    log.info("sweep %s: parent run %s in experiment %s", sid, run_id, tracker.experiment)
+    log.info("sweep %s: parent run %s in experiment %s", sid, run_id, experiment_name)
     return Sweep(run_id, sid, uri, varied_keys(config))
 
 
@@ -205,6 +220,8 @@ def close_parent(sweep: Sweep, config: DictConfig) -> None:
     from mlm_lab.tracking.comparison import compare
 
     client = mlflow.MlflowClient(sweep.tracking_uri)
+    if still_running(client, sweep):
+        return
     try:
         best = best_child(client, sweep.parent_run_id)
         if best is not None:
@@ -238,25 +255,58 @@ def child_tags(sweep: Sweep, overrides: list[str]) -> dict[str, str]:
     values = dict(o.split("=", 1) for o in redact_overrides(overrides) if "=" in o)
     shown = [f"{key.rsplit('.', 1)[-1].rsplit('/', 1)[-1]}={short(values[key])}" for key in sweep.varied if key in values]
     job = HydraConfig.get().job.num if HydraConfig.initialized() else 0
-    return {
+    tags = {
         SWEEP_TAG: sweep.sweep_id,
         OVERRIDES_TAG: overrides_key(overrides),
         "mlm_lab.job_num": str(job),
         "mlflow.runName": f"job{job} " + " ".join(shown) if shown else f"job{job}",
     }
+    if _claimed is not None and _claimed[0] == tags[OVERRIDES_TAG]:
+        tags[claims.TOKEN_TAG] = _claimed[1].token  # how another launch tells whether the claim's run still runs
+    return tags
 
 
 def finished_objective(sweep: Sweep, overrides: list[str]) -> float | None:
-    """The objective of a FINISHED child of this sweep with these overrides (the job is then skipped), else None."""
+    """What the job returns without running: the objective of a FINISHED child of this sweep with these overrides,
+    or NaN while another process holds the job's claim; None when this process has claimed the job and runs it."""
+    global _claimed
     import mlflow
 
     client = mlflow.MlflowClient(sweep.tracking_uri)
-    run = finished_child(client, sweep, overrides_key(overrides))
-    if run is None:
-        return None
-    objective = run.data.tags.get(OBJECTIVE_TAG)
-    if objective not in run.data.metrics:
-        return None  # finished without its objective (an older run): train it again
-    value = run.data.metrics[objective]
-    log.info("skipping %s: run %s of this sweep already finished it (%s = %.6g)", " ".join(overrides), run.info.run_id, objective, value)
-    return value
+    key = overrides_key(overrides)
+    with store.store_lock(sweep.tracking_uri):  # look and claim as one step, for every launch of this sweep
+        run = finished_child(client, sweep, key)
+        objective = run.data.tags.get(OBJECTIVE_TAG) if run is not None else None
+        if run is not None and objective in run.data.metrics:  # else: finished without its objective (an older run): train it again
+            value = run.data.metrics[objective]
+            done = f"run {run.info.run_id} of this sweep already finished it ({objective} = {value:.6g})"
+            log.info("skipping %s: %s", " ".join(overrides), done)
+            return value
+        other = claims.holder(client, sweep.parent_run_id, key)
+        if other is None:
+            _claimed = (key, claims.take(client, sweep.parent_run_id, key))
+            return None
+    log.info("skipping %s: %s is running it for this sweep (another launch of the same command)", " ".join(overrides), other)
+    return float("nan")
+
+
+def release_claim(sweep: Sweep) -> None:
+    """Drop this process's claim on its job once the job ended (its child run is the record; a failed job is free again)."""
+    global _claimed
+    if _claimed is None:
+        return
+    import mlflow
+
+    key, claim = _claimed
+    _claimed = None
+    with store.store_lock(sweep.tracking_uri):
+        claims.release(mlflow.MlflowClient(sweep.tracking_uri), sweep.parent_run_id, key, claim)
+
+
+def still_running(client, sweep: Sweep) -> bool:
+    """Another launch of this sweep still runs jobs: it, the last to end, summarises and ends the parent."""
+    with store.store_lock(sweep.tracking_uri):
+        running = claims.others(client, sweep.parent_run_id)
+    if running:
+        log.info("sweep %s: another launch still runs jobs (%s); it ends the parent run", sweep.sweep_id, ", ".join(map(str, running)))
+    return bool(running)

@@ -1,0 +1,39 @@
+"""Output folders no two processes share: `${unique_dir:outputs/DATE/TIME}` in conf/config.yaml.
+
+Two `mlm-train` started in the same second would otherwise both write `outputs/DATE/TIME/` (checkpoints, model/,
+train.log, the tracking journal). `unique_dir` claims the folder with `os.mkdir`, which fails for all but one
+process, and takes `TIME-1`, `TIME-2`... after a collision. A process claims once per base: Hydra resolves
+`hydra.run.dir` (and a sweep's `hydra.sweep.dir`) in more than one copy of the config, and each must name
+the same folder.
+"""
+
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+_claimed: dict[str, str] = {}  # base -> the folder this process claimed for it
+
+
+def claim(base: str) -> str:
+    """`base`, else `base-1`, `base-2`...: the first of them this call created (its parents are made as needed)."""
+    Path(base).parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    while True:
+        candidate = f"{base}-{n}" if n else base
+        try:
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            n += 1
+
+
+def unique_dir(base: str) -> str:
+    """The folder this process claimed for `base` (claimed on the first call)."""
+    if base not in _claimed:
+        _claimed[base] = claim(base)
+    return _claimed[base]
+
+
+def register_resolver() -> None:
+    OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True, replace=True)
