@@ -76,6 +76,7 @@ def test_references_the_store_holds_pass(registry, tmp_path):
         ("/nonexistent/dir", r"is not a folder \(nothing is there\).*Fix: .*\(registered: arithmetic\)"),
         ("arithmetic", r"is not a folder .*Fix: use models:/arithmetic/latest \(registered under that name\)"),
     ],
+    ids=["unregistered", "no-such-version", "no-such-alias", "unknown-run", "not-a-folder", "a-bare-name"],
 )
 def test_a_reference_the_store_lacks_is_named_with_what_it_holds(registry, ref, message):
     text = refusal(ref, registry[0])
@@ -134,6 +135,7 @@ def test_resuming_a_run_without_a_checkpoint_names_rerun(registry):
         (b"[1, 2]\n", r"line 1 is not a journal entry"),
         (b'{"op": "run"}\n', r"the run header on line 1 has no run_id or tracking_uri"),
     ],
+    ids=["binary", "empty", "blank-lines", "cut-first-line", "not-an-object", "header-without-run"],
 )
 def test_a_file_that_is_not_a_journal_is_named(tmp_path, content, message):
     path = tmp_path / "tracking_journal.jsonl"
