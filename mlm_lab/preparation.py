@@ -13,6 +13,7 @@ from mlm_lab.errors import ConfigError, require
 from mlm_lab.instantiate import build
 from mlm_lab.rerun import rerun_config
 from mlm_lab.resume import resume_config
+from mlm_lab.tracking import lookup
 from mlm_lab.tracking import sweep as sweep_lib
 from mlm_lab.training.trainer import Trainer
 
@@ -59,6 +60,8 @@ def check_resumable(checkpoint: dict, trainer: Trainer, tracker) -> None:
     evaluation, report or export) resumes without training: it finishes what was left.
     """
     run_id = checkpoint["run_id"]
+    if run_id is not None and tracker.keeps_runs:
+        lookup.refuse_deleted(tracker.resolved_uri, run_id, "resume")  # before the budget: a deleted run cannot be reopened at all
     if not trainer.budget_left(checkpoint["progress"]) and (run_id is None or tracker.run_status(run_id) in (None, "FINISHED")):
         trainer.require_budget_left(checkpoint["progress"])
     if checkpoint["run_id"] is None and tracker.keeps_runs:

@@ -13,11 +13,13 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from mlm_lab.errors import ConfigError
+from mlm_lab.tracking import lookup
 from mlm_lab.training.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 CHANGEABLE = ("trainer", "hardware", "tracking", "output_dir", "cache_dir", "resume")
+STORE_FIX = "Fix: set tracking.uri to the store that holds the run, or pass the checkpoint file itself"
 
 
 def override_key(override: str) -> str:
@@ -40,12 +42,24 @@ def find_checkpoint(ref: str, tracker) -> Path:
         raise ConfigError(f"resume: folder {path} holds no final.pt or latest.pt. Fix: point resume at a run's checkpoints/ folder or file")
     if RUN_ID.match(ref):
         try:
+            if tracker.keeps_runs:
+                lookup.refuse_deleted(tracker.resolved_uri, ref, "resume")
             return tracker.download_checkpoint(ref, tempfile.mkdtemp(prefix="mlm_lab_resume_"))
-        except Exception as e:
+        except ConfigError:
+            raise
+        except FileNotFoundError as e:
+            status = tracker.run_status(ref) if tracker.keeps_runs else None
+            if status is None:
+                raise ConfigError(
+                    f"resume: cannot fetch a checkpoint of run {ref} from {tracker.resolved_uri} ({e}). {STORE_FIX}"
+                ) from None
             raise ConfigError(
-                f"resume: cannot fetch a checkpoint of run {ref} from {tracker.resolved_uri} ({e}). "
-                "Fix: set tracking.uri to the store that holds the run, or pass the checkpoint file itself"
+                f"resume: run {ref} is {status} and logged no checkpoint (no checkpoints/final.pt or checkpoints/latest.pt "
+                f"artifact), so there is nothing to resume. Fix: run its command again from the start (mlm-train rerun={ref}), "
+                "or start a new run"
             ) from None
+        except Exception as e:
+            raise ConfigError(f"resume: cannot fetch a checkpoint of run {ref} from {tracker.resolved_uri} ({e}). {STORE_FIX}") from None
     raise ConfigError(
         f"resume: {ref!r} is neither a checkpoint file, a folder with final.pt/latest.pt, nor an MLflow run id (32 hex digits). "
         "Fix: use the run id the interrupted run printed (mlm-train resume=<run id>) or a checkpoints/latest.pt path"

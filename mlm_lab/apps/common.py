@@ -7,6 +7,19 @@ import re
 import sys
 from pathlib import Path
 
+
+def conf_dir() -> Path:
+    """`mlm_lab.schemas.conf_dir()`, without importing schemas (torch, mlflow): an app that refuses bad input starts seconds sooner.
+
+    mlm-train imports schemas anyway (it registers them); the other apps need torch only once they load a model.
+    """
+    here = Path(__file__).resolve().parents[1]
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"mlm_lab's conf/ folder was found neither in {here} nor in {here.parent}; reinstall mlm-lab")
+
+
 _PROMPT_ARG = re.compile(r"^(\+{0,2}prompt)=(.*)$", re.DOTALL)
 
 
@@ -31,19 +44,45 @@ def fix_argv() -> None:
     sys.argv[1:] = quote_prompt_args(sys.argv[1:])
 
 
+# what to pass for an app's required (???) settings, in a missing one's Fix
+EXAMPLES = {
+    "model": "models:/NAME/latest",
+    "prompt": "'12+34='",
+    "journal": "outputs/DATE/TIME",
+    "name": "NAME (an experiment preset sets it: experiment=arithmetic)",
+}
+
+
 def exit_on_config_error(app):
-    """An app's body: a ConfigError (bad input, named with its fix) is logged and exits with code 2, no traceback."""
+    """An app's body: a ConfigError (bad input, named with its fix) is logged and exits with code 2, no traceback.
+
+    A required setting left out (`???` in the app's config) is such an error, refused before the app runs.
+    """
     from mlm_lab.errors import ConfigError
 
     @functools.wraps(app)
     def body(cfg):
         try:
+            require_given(cfg)
             return app(cfg)
         except ConfigError as e:
             logging.getLogger(app.__module__).error("%s", e)
             sys.exit(2)
 
     return body
+
+
+def require_given(cfg) -> None:
+    """Raise ConfigError naming every top-level setting of `cfg` that is required (`???`) and was not given."""
+    from omegaconf import OmegaConf
+
+    from mlm_lab.errors import ConfigError
+
+    missing = [key for key in cfg.keys() if OmegaConf.is_missing(cfg, key)]
+    if missing:
+        verb = "is required and was not given" if len(missing) == 1 else "are required and were not given"
+        given = " ".join(f"{key}={EXAMPLES.get(key, '...')}" for key in missing)
+        raise ConfigError(f"{', '.join(missing)}: {verb}. Fix: add {given} to the command")
 
 
 def check_overrides(config_dir: str | Path, config_name: str, argv: list[str]) -> None:

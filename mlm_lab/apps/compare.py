@@ -11,9 +11,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from mlm_lab.apps.common import check_overrides, exit_on_config_error
+from mlm_lab.apps.common import check_overrides, conf_dir, exit_on_config_error
 from mlm_lab.errors import ConfigError
-from mlm_lab.schemas import conf_dir
 
 
 def run(cfg: DictConfig) -> list[Path]:

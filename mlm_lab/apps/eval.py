@@ -12,8 +12,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from mlm_lab.apps.common import check_overrides, exit_on_config_error
-from mlm_lab.schemas import conf_dir
+from mlm_lab.apps.common import check_overrides, conf_dir, exit_on_config_error
 
 FILE_KEYS = ("path", "separator", "text_column", "sha256", "cache_dir")  # eval.yaml's keys for scoring a file
 

@@ -8,8 +8,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from mlm_lab.apps.common import check_overrides, exit_on_config_error, fix_argv
-from mlm_lab.schemas import conf_dir
+from mlm_lab.apps.common import check_overrides, conf_dir, exit_on_config_error, fix_argv
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="generate")

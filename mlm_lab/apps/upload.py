@@ -9,8 +9,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from mlm_lab.apps.common import check_overrides, exit_on_config_error
-from mlm_lab.schemas import conf_dir
+from mlm_lab.apps.common import check_overrides, conf_dir, exit_on_config_error
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir() / "apps"), config_name="upload")

@@ -2,6 +2,7 @@
 
 from mlm_lab.data.download import resolve
 from mlm_lab.data.sources import read_documents
+from mlm_lab.errors import ConfigError
 
 
 def score_file(
@@ -21,4 +22,26 @@ def score_file(
     """
     local = resolve(path, cache_dir, sha256=sha256, key="data.path")
     documents, _ = read_documents(local, text_column=text_column, separator=separator, key="data.path")
-    return predictor.score(documents, stride=stride)
+    try:
+        return predictor.score(documents, stride=stride)
+    except ConfigError:
+        raise
+    except ValueError:
+        unencodable = first_unencodable(predictor.tokenizer, documents)
+        if unencodable is None:
+            raise  # not the text: a bug, with its traceback
+        i, error = unencodable
+        raise ConfigError(
+            f"data.path={path}: the model's tokenizer cannot encode document {i + 1} of {len(documents)}: {error}, "
+            "or score this file with a model whose tokenizer covers its text"
+        ) from None
+
+
+def first_unencodable(tokenizer, documents: list[str]) -> tuple[int, ValueError] | None:
+    """(index, the tokenizer's error) of the first document the tokenizer refuses to encode, else None."""
+    for i, doc in enumerate(documents):
+        try:
+            tokenizer.encode(doc)
+        except ValueError as e:
+            return i, e
+    return None

@@ -12,6 +12,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from mlm_lab.errors import ConfigError
+from mlm_lab.tracking import lookup
 
 ENTRY = Path(__file__).with_name("pyfunc_entry.py")  # logged "from code": nothing is pickled
 PINNED = ("torch", "mlflow", "hydra-core", "omegaconf", "numpy", "pandas")  # what loading the model imports
@@ -111,12 +112,14 @@ def load_registered(uri: str, tracking_uri: str | None = None):
     """Load a logged mlm_lab model (`models:/NAME/latest`, `runs:/ID/model`, a local folder) -> (predictor, config)."""
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
+    store = mlflow.get_tracking_uri()
     try:
+        lookup.check_model(uri, store)  # a name, version, alias, run or folder that is not there: named, with what is
         loaded = mlflow.pyfunc.load_model(uri)
     except (mlflow.exceptions.MlflowException, OSError) as e:
-        store = mlflow.get_tracking_uri()
         raise ConfigError(
-            f"model: cannot load {uri} from the tracking store {store} ({str(e).splitlines()[0][:300]}). Fix: check the name and "
+            lookup.why_unloadable(uri, store)
+            or f"model: cannot load {uri} from the tracking store {store} ({str(e).splitlines()[0][:300]}). Fix: check the name and "
             "version (mlflow ui, or `mlm-compare experiment=NAME`), or point tracking_uri at the store the model was registered in"
         ) from None
     python_model = loaded.unwrap_python_model()

@@ -22,21 +22,40 @@ log = logging.getLogger(__name__)
 
 def read_journal(path: Path) -> list[tuple[dict, list[dict]]]:
     """(header, writes) for each process that wrote to the journal; a last line cut by a kill is left out."""
+    fix = f"Fix: pass the {JOURNAL} a run wrote, or its output folder"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"journal={path}: is not a tracking journal: byte {e.object[e.start]:#04x} at offset {e.start} is not UTF-8 text "
+            f"(a binary file?). {fix}"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"journal={path}: cannot be read ({e.strerror or e}). {fix}") from None
     runs: list[tuple[dict, list[dict]]] = []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = text.splitlines()
     for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue  # never written by a run; an editor's blank line is harmless
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
             if number == len(lines):
                 break  # written when the process was killed
-            raise ConfigError(f"journal={path}: line {number} is not JSON. Fix: pass the tracking_journal.jsonl a run wrote") from None
-        if entry.get("op") == "run":
+            raise ConfigError(f"journal={path}: line {number} is not JSON. {fix}") from None
+        if not isinstance(entry, dict) or not isinstance(entry.get("op"), str):
+            raise ConfigError(f'journal={path}: line {number} is not a journal entry (a JSON object with an "op"). {fix}')
+        if entry["op"] == "run":
+            if not all(isinstance(entry.get(k), str) for k in ("run_id", "tracking_uri")):
+                raise ConfigError(f"journal={path}: the run header on line {number} has no run_id or tracking_uri. {fix}")
             runs.append((entry, []))
         elif not runs:
-            raise ConfigError(f"journal={path}: no run header before line {number}. Fix: pass the tracking_journal.jsonl a run wrote")
+            raise ConfigError(f"journal={path}: no run header before line {number}. {fix}")
         else:
             runs[-1][1].append(entry)
+    if not runs:
+        what = "is empty" if not text.strip() else "holds no whole line (cut while its first line was written)"
+        raise ConfigError(f"journal={path}: {what}, so it is not a run's journal (one starts with its run header). {fix}")
     return runs
 
 
