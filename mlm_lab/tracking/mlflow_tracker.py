@@ -93,6 +93,7 @@ class MlflowTracker:
         # Set every time: an earlier run in this process (a sweep, a test) may have set another store.
         mlflow.set_tracking_uri(self.resolved_uri)
         store.few_http_retries(self.resolved_uri)
+        store.ensure_sqlite_store(self.resolved_uri)  # two runs opening a new sqlite store at once: created once
         if resume_run_id is None:
             mlflow.set_experiment(self.experiment)
             state = random.getstate()  # MLflow draws random run names from `random`, which the runner has seeded

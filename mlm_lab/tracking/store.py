@@ -57,7 +57,6 @@ def check_reachable(uri: str, timeout: float = 10.0) -> None:
                 f"tracking.uri: the folder of the sqlite store {uri} does not exist ({folder}). Fix: create it, or "
                 "use tracking.uri=sqlite:///mlflow.db (the working directory)"
             )
-        ensure_sqlite_store(uri)
 
 
 def sqlite_file(uri: str) -> Path | None:
@@ -86,6 +85,8 @@ def store_lock(uri: str):
 
 def ensure_sqlite_store(uri: str) -> None:
     """Create and migrate a new sqlite store, once: a second process waits on the lock, then opens the migrated store.
+
+    Called when a run opens the store (not by `check_reachable`: bad input refused before any run writes no store).
 
     MLflow migrates a new database on first use, and two processes doing it at once break one of them
     (alembic's "Online migration expected to match one row", or a half-made schema).
