@@ -1,10 +1,10 @@
-"""Output folders no two processes share: `${unique_dir:outputs/DATE/TIME}` in conf/config.yaml.
+"""Output folders no two processes share: `${unique_dir:run,outputs/DATE/TIME}` in conf/config.yaml.
 
 Two `mlm-train` started in the same second would otherwise both write `outputs/DATE/TIME/` (checkpoints, model/,
 train.log, the tracking journal). `unique_dir` claims the folder with `os.mkdir`, which fails for all but one
-process, and takes `TIME-1`, `TIME-2`... after a collision. A process claims once per base: Hydra resolves
-`hydra.run.dir` (and a sweep's `hydra.sweep.dir`) in more than one copy of the config, and each must name
-the same folder.
+process, and takes `TIME-1`, `TIME-2`... after a collision. A process claims once per kind (`run`, `sweep`) and
+working directory: Hydra resolves `hydra.run.dir` (and a sweep's `hydra.sweep.dir`) in more than one copy of the
+config, some of which drop the cache of `${now:...}`; a copy resolved a second later must still name the same folder.
 """
 
 import os
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-_claimed: dict[str, str] = {}  # base -> the folder this process claimed for it
+_claimed: dict[tuple[str, str], str] = {}  # (kind, working directory) -> the folder this process claimed
 
 
 def claim(base: str) -> str:
@@ -28,11 +28,12 @@ def claim(base: str) -> str:
             n += 1
 
 
-def unique_dir(base: str) -> str:
-    """The folder this process claimed for `base` (claimed on the first call)."""
-    if base not in _claimed:
-        _claimed[base] = claim(base)
-    return _claimed[base]
+def unique_dir(kind: str, base: str) -> str:
+    """The folder this process claimed for `kind` in its working directory: `base` (or `base-N`) on the first call."""
+    key = (kind, os.getcwd())
+    if key not in _claimed:
+        _claimed[key] = claim(base)
+    return _claimed[key]
 
 
 def register_resolver() -> None:

@@ -14,12 +14,15 @@ def test_a_taken_name_gets_the_next_free_suffix(tmp_path):
     assert (tmp_path / "outputs" / "day" / "time-2").is_dir()
 
 
-def test_one_process_claims_once_per_base(tmp_path, monkeypatch):
+def test_one_process_claims_once_per_kind_and_working_directory(tmp_path, monkeypatch):
     monkeypatch.setattr(output_dirs, "_claimed", {})
+    monkeypatch.chdir(tmp_path)
     base = str(tmp_path / "run")
-    assert output_dirs.unique_dir(base) == output_dirs.unique_dir(base) == base
+    assert output_dirs.unique_dir("run", base) == output_dirs.unique_dir("run", base) == base
+    assert output_dirs.unique_dir("run", f"{base}-a-second-later") == base  # a copy that resolved ${now} again
+    assert output_dirs.unique_dir("sweep", str(tmp_path / "sweep")) == str(tmp_path / "sweep")
     monkeypatch.setattr(output_dirs, "_claimed", {})  # what another process sees
-    assert output_dirs.unique_dir(base) == f"{base}-1"
+    assert output_dirs.unique_dir("run", base) == f"{base}-1"
 
 
 def claim_in_a_process(base: str) -> str:
@@ -37,7 +40,7 @@ def test_the_config_names_hydras_folders_with_it_and_resolves_each_once(tmp_path
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(output_dirs, "_claimed", {})
     cfg = compose_config([], return_hydra_config=True)
-    assert OmegaConf.to_container(cfg.hydra.run)["dir"].startswith("${unique_dir:outputs/${now:")
+    assert OmegaConf.to_container(cfg.hydra.run)["dir"].startswith("${unique_dir:run,outputs/${now:")
     first = cfg.hydra.run.dir
     assert cfg.hydra.run.dir == first and OmegaConf.masked_copy(cfg, "hydra").hydra.run.dir == first  # Hydra's copies
     assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("outputs/*/*")] == [first]
