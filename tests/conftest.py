@@ -103,6 +103,27 @@ def sqlite_uri(directory: Path) -> str:
     return f"sqlite:///{directory / 'mlflow.db'}"
 
 
+_store_template: list[Path] = []  # an empty store migrated once per process, made on first use
+
+
+def fresh_store(directory: Path) -> str:
+    """The URI of a new, empty sqlite store `directory/mlflow.db`: a copy of one migrated once per process.
+
+    Creating a store runs MLflow's schema migrations (3-5 s here); tests whose point is not that use this one.
+    """
+    import shutil
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    if not _store_template:
+        folder = Path(tempfile.mkdtemp(prefix="mlm_lab_store_"))
+        MlflowClient(sqlite_uri(folder)).search_experiments()  # creates the tables
+        _store_template.append(folder / "mlflow.db")
+    shutil.copyfile(_store_template[0], Path(directory) / "mlflow.db")
+    return sqlite_uri(Path(directory))
+
+
 def cpu_share() -> int:
     """CPU threads for one test process: the cores divided among pytest-xdist's workers (all of them with -n 0)."""
     return max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
@@ -209,7 +230,7 @@ def store(tmp_path, monkeypatch):
     """A fresh sqlite tracking store in tmp_path, which is also the working directory (artifacts go to ./mlruns)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return sqlite_uri(tmp_path)
+    return fresh_store(tmp_path)
 
 
 @pytest.fixture(scope="session")

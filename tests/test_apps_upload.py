@@ -6,7 +6,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mlm_lab.apps.upload import app
-from tests.conftest import compose_config, sqlite_uri
+from tests.conftest import compose_config, fresh_store
 
 
 def upload(*overrides: str) -> dict[str, int]:
@@ -15,7 +15,7 @@ def upload(*overrides: str) -> dict[str, int]:
 
 def test_a_journal_is_sent_once_and_the_app_says_what_it_sent(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    uri = sqlite_uri(tmp_path)
+    uri = fresh_store(tmp_path)
     client = MlflowClient(uri)
     run_id = client.create_run(client.create_experiment("offline")).info.run_id
     journal = tmp_path / "tracking_journal.jsonl"

@@ -18,7 +18,7 @@ import mlflow
 import pytest
 
 from mlm_lab.training.checkpoint import load_checkpoint
-from tests.conftest import TINY, run_cli, sqlite_uri
+from tests.conftest import TINY, fresh_store, run_cli
 
 
 def in_namespace(script: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -83,7 +83,7 @@ def test_a_full_or_read_only_disk_gives_a_clear_error_and_keeps_the_previous_che
 @pytest.mark.slow
 def test_a_run_whose_disk_fills_fails_clearly_and_its_last_checkpoint_resumes(tmp_path):
     """A run leaves latest.pt; resumed on a disk with room for one checkpoint only, its next write fails."""
-    uri = sqlite_uri(tmp_path)
+    uri = fresh_store(tmp_path)
     common = ["trainer.checkpoint_every=5", "trainer.keep_best=0", "trainer.log_checkpoints=false", "hydra.run.dir=run"]
     first = run_cli(["mlm_lab.apps.train", *TINY, *common, "trainer.max_steps=10"], cwd=tmp_path, tracking_uri=uri)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -118,7 +118,7 @@ def test_a_run_whose_disk_fills_fails_clearly_and_its_last_checkpoint_resumes(tm
 
 
 def test_a_read_only_checkpoint_folder_is_refused_before_training(tmp_path):
-    uri = sqlite_uri(tmp_path)
+    uri = fresh_store(tmp_path)
     command = shlex.join([sys.executable, "-m", "mlm_lab.apps.train", *TINY, "hydra.run.dir=run"])
     mount = "mkdir -p run/checkpoints; mount -t tmpfs tmpfs run/checkpoints; mount -o remount,ro run/checkpoints"
     script = f"{mount}; MLFLOW_TRACKING_URI={uri} {command}"

@@ -9,7 +9,7 @@ import torch
 from mlflow import MlflowClient
 
 from mlm_lab.runner import seed_everything
-from tests.conftest import sqlite_uri
+from tests.conftest import fresh_store
 
 COMMON = [
     "data.high=99",
@@ -36,7 +36,7 @@ def curve(client, run_id, name):
 
 @pytest.mark.slow
 def test_two_cpu_processes_match_one_with_the_same_effective_batch(tmp_path):
-    uri = sqlite_uri(tmp_path)
+    uri = fresh_store(tmp_path)
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "OMP_NUM_THREADS": "1"}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531", "-m", "mlm_lab.apps.train"]
     ddp = subprocess.run(

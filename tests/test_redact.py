@@ -6,7 +6,7 @@ import mlflow
 import pytest
 
 from mlm_lab.tracking.redact import REDACTED, redact_config, redact_overrides
-from tests.conftest import TINY, run_cli, sqlite_uri
+from tests.conftest import TINY, fresh_store, run_cli
 
 ENV_SECRET = "env-sentinel-3f9a"
 LITERAL_SECRET = "literal-sentinel-7c1d"
@@ -45,7 +45,7 @@ def test_credentials_keep_their_interpolation_or_become_stars():
 def test_a_run_logs_no_credential_anywhere(tmp_path, monkeypatch):
     """A real run given one secret through the environment and one on the command line: neither is found in any file it wrote."""
     monkeypatch.setenv("MLM_TEST_TOKEN", ENV_SECRET)
-    uri = sqlite_uri(tmp_path)
+    uri = fresh_store(tmp_path)
     args = [*TINY, "+hf_token=${oc.env:MLM_TEST_TOKEN}", f"+api_key={LITERAL_SECRET}", "hydra.run.dir=out"]
     result = run_cli(["mlm_lab.apps.train", *args], cwd=tmp_path, tracking_uri=uri)
     assert result.returncode == 0, result.stderr[-3000:]

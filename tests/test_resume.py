@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from mlm_lab.errors import ConfigError
 from mlm_lab.runner import train
-from tests.conftest import SMALL, compose_config, sqlite_uri
+from tests.conftest import SMALL, compose_config, fresh_store, sqlite_uri
 
 STEPS = [*SMALL, "trainer.log_every=1", "trainer.eval_every=10", "data.n_train=2000", "model.d_model=32"]
 
@@ -57,7 +57,7 @@ def test_n_steps_then_n_more_equals_2n_steps(store, tmp_path):
 @pytest.mark.slow
 def test_sigterm_checkpoints_marks_killed_and_resume_by_run_id_continues_bit_for_bit(tmp_path):
     """Interrupted wherever the signal lands, the resumed run's losses equal an uninterrupted run's at every step."""
-    uri = sqlite_uri(tmp_path)
+    uri = fresh_store(tmp_path)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_TRACKING_URI": uri}
     args = [sys.executable, "-m", "mlm_lab.apps.train", *STEPS, "trainer.max_steps=60", "scheduler=cosine_warmup", "name=sig"]
     straight = subprocess.run([*args, "tracking.run_name=straight"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

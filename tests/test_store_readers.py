@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import TINY, free_port, sqlite_uri, wait_for_http
+from tests.conftest import TINY, free_port, fresh_store, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -26,11 +26,9 @@ def call(url: str, body: dict | None = None) -> dict:
 
 
 def test_training_while_the_mlflow_ui_polls_the_same_store(tmp_path):
-    uri = sqlite_uri(tmp_path)
+    uri = fresh_store(tmp_path)  # the store exists before the UI opens it
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_TRACKING_URI": uri}
-    setup = subprocess.run([sys.executable, "-m", "mlflow", "experiments", "create", "-n", "polled"], env=env, capture_output=True)
-    assert setup.returncode == 0, setup.stderr[-2000:]  # the store exists before the UI opens it
-    experiment = MlflowClient(uri).get_experiment_by_name("polled").experiment_id
+    experiment = MlflowClient(uri).create_experiment("polled")
     port = free_port()
     ui = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "-h", "127.0.0.1", "-p", str(port), "--workers", "1"],
@@ -53,7 +51,7 @@ def test_training_while_the_mlflow_ui_polls_the_same_store(tmp_path):
                 polls.append(len(runs))
             except OSError as e:
                 failures.append(repr(e))
-            time.sleep(0.05)
+            time.sleep(0.2)
 
     try:
         wait_for_http(f"{base}/health", ui)

@@ -28,7 +28,7 @@ from tests.tracking_fixtures import artifact_text, fresh_store
 
 def config(tmp_path, *overrides, swept: tuple[str, ...] = ()):
     """A composed config with its Hydra node, as a multirun's callback gets it; `swept` as `-m key=a,b` records them."""
-    tracked = [] if "tracking=none" in overrides else [f"tracking.uri={sqlite_uri(tmp_path)}"]
+    tracked = [] if "tracking=none" in overrides else [f"tracking.uri={fresh_store(tmp_path)}"]
     cfg = compose_config([*tracked, f"hydra.sweep.dir={tmp_path / 'multirun'}", *overrides], return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.overrides.task = [*cfg.hydra.overrides.task, *swept]

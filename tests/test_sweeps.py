@@ -10,7 +10,7 @@ import yaml
 from omegaconf import open_dict
 
 from mlm_lab.rerun import merge_overrides
-from tests.conftest import TINY, compose_config, run_cli, runs_of, sqlite_uri
+from tests.conftest import TINY, compose_config, fresh_store, run_cli, runs_of, sqlite_uri
 
 
 def sweep(args: list[str], workdir: Path, uri: str, timeout: int = 300):
@@ -156,7 +156,7 @@ def test_merge_overrides_replaces_same_key_and_group():
 @pytest.mark.slow
 def test_parallel_joblib_jobs_share_the_cores_and_lose_nothing(tmp_path):
     """4 jobs at once writing to one new sqlite store: every run complete, none FAILED for a locked database, every version registered."""
-    uri = sqlite_uri(tmp_path)
+    uri = fresh_store(tmp_path)
     result = sweep(["model.d_model=32,48", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4"], tmp_path, uri)
     assert "database is locked" not in result.stdout + result.stderr
     parents, children = runs_of(uri)
@@ -174,7 +174,7 @@ def test_parallel_joblib_jobs_share_the_cores_and_lose_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_submitit_local_launcher_runs_the_jobs(tmp_path):
-    uri = sqlite_uri(tmp_path)
+    uri = fresh_store(tmp_path)
     sweep(["model.d_model=32,48", "hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1"], tmp_path, uri)
     parents, children = runs_of(uri)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == 2
@@ -201,7 +201,7 @@ def test_each_experiment_has_a_search_in_its_objective_direction(experiment):
 
 @pytest.mark.slow
 def test_a_sweep_that_dies_leaves_its_parent_failed_and_the_finished_child_kept(tmp_path):
-    uri = sqlite_uri(tmp_path)
+    uri = fresh_store(tmp_path)
     result = run_cli(["mlm_lab.apps.train", "-m", *TINY, "trainer.max_steps=5,0"], cwd=tmp_path, tracking_uri=uri)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "trainer.max_steps: must be positive" in result.stdout + result.stderr

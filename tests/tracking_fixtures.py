@@ -1,11 +1,9 @@
 """Helpers for the tracking unit tests: a fresh sqlite store in a second, and a tiny model folder without training.
 
-A new sqlite store runs MLflow's schema migrations (seconds each); every store here is a copy of one
-migrated once per process. (Candidates for conftest.py.)
+A new sqlite store runs MLflow's schema migrations (seconds each): `fresh_store` (in conftest.py) copies one
+migrated once per process.
 """
 
-import atexit
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,20 +14,7 @@ from mlm_lab.data.arithmetic_format import ArithmeticFormat
 from mlm_lab.model_dir import write_model_dir
 from mlm_lab.models.builders import gpt2
 from mlm_lab.tokenizers.char import CharTokenizer
-from tests.conftest import sqlite_uri
-
-_template: list[Path] = []  # the migrated empty store, made on first use
-
-
-def fresh_store(directory: Path) -> str:
-    """The URI of a new, empty sqlite store `directory/mlflow.db`."""
-    if not _template:
-        folder = Path(tempfile.mkdtemp(prefix="mlm_lab_store_"))
-        atexit.register(shutil.rmtree, folder, True)
-        MlflowClient(sqlite_uri(folder)).search_experiments()  # creates the tables
-        _template.append(folder / "mlflow.db")
-    shutil.copyfile(_template[0], Path(directory) / "mlflow.db")
-    return sqlite_uri(Path(directory))
+from tests.conftest import fresh_store, sqlite_uri  # noqa: F401  (fresh_store: the tracking tests' import)
 
 
 def artifact_text(uri: str, run_id: str, path: str) -> str:
