@@ -43,7 +43,8 @@ def test_eval_scores_a_file_prints_and_logs_bits_per_byte(text_model, tmp_path):
     workdir, uri = text_model
     text = tmp_path / "story.txt"
     text.write_text("Once upon a time, there was a little dog. The dog was happy.\n")
-    result = run_cli(["mlm_lab.apps.eval", "model=models:/stories/latest", f"data.path={text}", "stride=32"], cwd=workdir, tracking_uri=uri)
+    args = ["mlm_lab.apps.eval", "model=models:/stories/latest", f"data.path={text}", "stride=32", "data.as_trained=false"]  # verbatim
+    result = run_cli(args, cwd=workdir, tracking_uri=uri)
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])
     predictor, _ = load_registered("models:/stories/latest", uri)
@@ -53,6 +54,24 @@ def test_eval_scores_a_file_prints_and_logs_bits_per_byte(text_model, tmp_path):
     client = MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("stories").experiment_id], "tags.`eval.data` = 'story.txt'")
     assert run.data.metrics["eval/bits_per_byte"] == pytest.approx(printed["eval/bits_per_byte"])
+
+
+def test_eval_reads_a_file_as_the_models_training_corpus_did_unless_told_otherwise(text_model, tmp_path):
+    workdir, uri = text_model  # trained on a text corpus split on <|endoftext|> lines (tests/conftest.py local_data)
+    stories = ["Once upon a time, there was a little dog.", "The dog was happy. He ran and ran."]
+    text = tmp_path / "stories.txt"
+    text.write_text("".join(f"{story}\n<|endoftext|>\n" for story in stories))
+    scored = {}
+    for extra in ([], ["data.as_trained=false"]):
+        result = run_cli(
+            ["mlm_lab.apps.eval", "model=models:/stories/latest", f"data.path={text}", "log=false", *extra], cwd=workdir, tracking_uri=uri
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        scored[bool(extra)] = json.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])
+    predictor, _ = load_registered("models:/stories/latest", uri)
+    assert scored[False]["eval/bits_per_byte"] == pytest.approx(predictor.score(stories)["bits_per_byte"], rel=1e-5)
+    assert scored[False]["eval/bytes"] == sum(len(s.encode()) for s in stories)  # the separator lines are not text
+    assert scored[True]["eval/bytes"] == len(text.read_bytes())  # verbatim: one document, <|endoftext|> lines and all
 
 
 def test_eval_of_a_missing_file_names_the_override(text_model, tmp_path):

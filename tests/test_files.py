@@ -8,7 +8,7 @@ import torch
 
 from mlm_lab.data.plain_format import PlainTextFormat
 from mlm_lab.errors import ConfigError
-from mlm_lab.evaluation.files import score_file
+from mlm_lab.evaluation.files import score_file, training_reading
 from mlm_lab.models.transformer import from_config
 from mlm_lab.predictor import Predictor
 from mlm_lab.tokenizers.char import CharTokenizer
@@ -31,6 +31,20 @@ def test_a_txt_file_with_a_separator_is_scored_as_its_documents(predictor, tmp_p
     assert scored == predictor.score(STORIES, stride=8)
     whole = score_file(predictor, str(path), stride=8)  # no separator: the file is one document
     assert whole == predictor.score([path.read_text()], stride=8) and whole != scored
+
+
+def test_a_tinystories_model_reads_stories_and_paragraphs_as_it_was_trained(predictor, tmp_path):
+    corpus = {"_target_": "mlm_lab.data.corpus_loaders.TinyStories", "paragraph_separator": "\n\n"}
+    reading = training_reading({"data": {"corpus": corpus}})
+    assert reading == {"separator": "<|endoftext|>", "paragraph_separator": "\n\n"}
+    path = tmp_path / "stories.txt"  # the .txt layout: one paragraph per line
+    path.write_text("".join(f"{s}\n<|endoftext|>\n" for s in STORIES))
+    as_trained = score_file(predictor, str(path), stride=8, **reading)
+    assert as_trained == predictor.score(["a cab", "bad\n\nface", "dead beef"], stride=8)
+    text = {"_target_": "mlm_lab.data.corpus_loaders.TextCorpus", "separator": "###", "text_column": "body"}
+    assert training_reading({"data": {"corpus": text}}) == {"separator": "###", "text_column": "body"}
+    assert training_reading({"data": {"corpus": {"_target_": "mlm_lab.data.corpus_loaders.Cervantes"}}}) == {}
+    assert training_reading({}) == {}  # a model folder without its config: the command alone says
 
 
 def test_a_jsonl_column_and_a_checked_hash(predictor, tmp_path):

@@ -6,6 +6,7 @@ mlm-eval model=models:/cervantes/latest data.path=FILE.txt  # loss, perplexity, 
 """
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -14,11 +15,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlm_lab.apps.common import check_overrides, conf_dir, exit_on_config_error
 
-FILE_KEYS = ("path", "separator", "text_column", "sha256", "cache_dir")  # eval.yaml's keys for scoring a file
+log = logging.getLogger(__name__)
+FILE_KEYS = ("path", "separator", "paragraph_separator", "text_column", "sha256", "cache_dir")  # eval.yaml's keys for a file
+NOT_TASK_KEYS = (*FILE_KEYS, "as_trained")  # none of these reaches the run's data config
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    from mlm_lab.evaluation.files import score_file
+    from mlm_lab.evaluation.files import score_file, training_reading
     from mlm_lab.evaluation.splits import score_split
     from mlm_lab.hardware import Device, Hardware
     from mlm_lab.instantiate import build
@@ -28,10 +31,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     predictor, run_config = load_registered(cfg.model, cfg.tracking_uri)
     if cfg.data.get("path"):
         options = {k: cfg.data.get(k) for k in FILE_KEYS if k != "path" and cfg.data.get(k) is not None}
+        if cfg.data.get("as_trained", True):  # what the command does not set, as the model's training corpus read it
+            options = {**training_reading(run_config), **options}
+            reading = ", ".join(f"data.{k}={v!r}" for k, v in options.items()) or "no options"
+            log.info("reading %s as the model was trained: %s (data.as_trained=false: as the command alone says)", cfg.data.path, reading)
         metrics = {f"eval/{k}": v for k, v in score_file(predictor, cfg.data.path, stride=cfg.stride, **options).items()}
         what = Path(str(cfg.data.path)).name
     else:
-        overrides = {k: v for k, v in OmegaConf.to_container(cfg.data).items() if k not in FILE_KEYS}
+        overrides = {k: v for k, v in OmegaConf.to_container(cfg.data).items() if k not in NOT_TASK_KEYS}
         task = build(OmegaConf.merge(run_config["data"], overrides), "data")
         task.setup(predictor.tokenizer)
         split, scores = score_split(predictor, task, cfg.split, Hardware(device=Device.cpu))
