@@ -158,6 +158,7 @@ def test_held_out_chapters_are_a_dev_split_scored_at_every_evaluation_and_a_moni
 
     corpus = Cervantes(path=data_file("cervantes/quijote.txt"), val_fraction=0.3, heldout_chapters=["I.2"])
     task = LanguageModelingTask(corpus, block_size=32, batch_size=8, cache_dir=str(tmp_path))
+    assert task.dev_splits == ()  # nothing is known before setup reads the corpus
     tokenizer = CharTokenizer(alphabet=None)
     task.setup(tokenizer)
     assert task.dev_splits == ("heldout",) and task.split_names == ("train", "val", "heldout")

@@ -157,7 +157,8 @@ class LanguageModelingTask:
     @property
     def dev_splits(self) -> tuple[str, ...]:
         """Splits scored beside `val` at every evaluation: `heldout` when a corpus keeps whole works or tales out."""
-        return ("heldout",) if any("heldout" in streams for streams in self.streams.values()) else ()
+        streams = getattr(self, "streams", {})  # before setup: none known yet
+        return ("heldout",) if any("heldout" in split for split in streams.values()) else ()
 
     def _windows(self, split: str):
         for name in self.sources:
