@@ -24,6 +24,7 @@ from mlm_lab.reports import plots as plots_lib
 from mlm_lab.tokenizers import tokenizer_sha256
 from mlm_lab.tracking import sweep as sweep_lib
 from mlm_lab.training.checkpoint import check_writable, save_checkpoint
+from mlm_lab.training.monitors import evaluated_splits
 from mlm_lab.training.signals import RaiseOnSignal, TrainingInterrupted
 from mlm_lab.training.trainer import Loop, NonFiniteLossError
 
@@ -110,7 +111,7 @@ def evaluate(c: Components) -> tuple[list[str], list[str], dict]:
 
 def report(c: Components, output_dir: Path, held_out: dict) -> None:
     """Loss and lr curves, and any `split/metric_lenL` breakdown as a bar chart: PNGs under plots/, logged."""
-    losses = ["train/loss", "val/loss", *(f"{split}/loss" for split in getattr(c.task, "dev_splits", ()))]
+    losses = ["train/loss", *(f"{split}/loss" for split in evaluated_splits(c.task))]
     history = c.tracker.metric_history([*losses, "train/lr"])
     if not any(history.values()):
         return  # nothing was tracked (tracking=none)

@@ -3,10 +3,14 @@
 from mlm_lab.errors import require
 
 
+def evaluated_splits(task) -> tuple[str, ...]:
+    """The splits every evaluation during training scores: `val`, then the task's dev splits (held-out text)."""
+    return ("val", *getattr(task, "dev_splits", ()))
+
+
 def reported_metrics(task) -> set[str]:
     """The metrics an evaluation of `task` reports (after its setup): `val/...` and those of its dev splits."""
-    splits = ("val", *getattr(task, "dev_splits", ()))
-    return {name for split in splits for name in (f"{split}/loss", *(f"{split}/{m}" for m in task.metric_names(split)))}
+    return {name for split in evaluated_splits(task) for name in (f"{split}/loss", *(f"{split}/{m}" for m in task.metric_names(split)))}
 
 
 def require_reported(key: str, monitor: str | None, reported: set[str], fix: str) -> None:

@@ -13,7 +13,7 @@ from mlm_lab.evaluation.splits import evaluate_split, samples_text
 from mlm_lab.training.budget import Budget
 from mlm_lab.training.checkpoint import Checkpointer
 from mlm_lab.training.loop import Loop, NonFiniteLossError, StepDone, TrainState, Window
-from mlm_lab.training.monitors import reported_metrics, require_reported
+from mlm_lab.training.monitors import evaluated_splits, reported_metrics, require_reported
 from mlm_lab.training.progress import Progress
 from mlm_lab.training.rng import rng_state, set_rng_state
 from mlm_lab.training.signals import StopOnSignal, TrainingInterrupted
@@ -302,7 +302,7 @@ class Trainer:
 
     def _evaluate(self, loop: Loop, checkpointer: Checkpointer, step: int, progress: Progress) -> dict:
         metrics = {}
-        for split in ("val", *getattr(loop.task, "dev_splits", ())):  # dev splits: held-out text scored beside val
+        for split in evaluated_splits(loop.task):  # val, and held-out text scored beside it
             metrics.update(
                 {f"{split}/{k}": v for k, v in evaluate_split(loop.model, loop.task, loop.predictor, split, loop.hardware).items()}
             )
