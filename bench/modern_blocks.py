@@ -15,6 +15,7 @@ import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 
 from mlm_lab.models.builders import llama
 from mlm_lab.training.muon import muon
@@ -31,8 +32,12 @@ VARIANTS = {
     "value_embeddings": ({"value_embeddings": True}, adamw),
     "residual_scalars": ({"residual_scalars": True}, adamw),
     "all": (ALL, adamw),
+    "all_but_softcap": ({k: v for k, v in ALL.items() if k != "logit_softcap"}, adamw),
     "all+muon": (ALL, muon),
     "plain+muon": ({}, muon),
+    # the loss before mlm_lab.models.cross_entropy: F.cross_entropy on the full float32 logits
+    "plain_F.cross_entropy": ({}, adamw),
+    "softcap_F.cross_entropy": ({"logit_softcap": 15.0}, adamw),
 }
 
 
@@ -42,6 +47,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant per round")
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), help="plain is always run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
@@ -52,26 +58,31 @@ def main() -> None:
     x = torch.randint(0, vocab, (batch, 256), generator=g)
     y = torch.randint(0, vocab, (batch, 256), generator=g)
     built = {}
-    for name, (options, make_optimizer) in VARIANTS.items():
+    for name in dict.fromkeys(["plain", *args.variants]):
+        options, make_optimizer = VARIANTS[name]
         torch.manual_seed(0)
         model = llama(vocab, **shape, **options)
         built[name] = (model, make_optimizer(model, lr=2e-3))
 
-    def step(model, opt):
+    def step(model, opt, name):
         start = time.perf_counter()
         with autocast():
-            _, loss = model(x, y)
+            if name.endswith("F.cross_entropy"):
+                logits, _ = model(x)  # capped by the model when soft-capping, as every loss was computed before
+                loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+            else:
+                _, loss = model(x, y)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         return time.perf_counter() - start
 
-    for model, opt in built.values():  # warm up: first steps allocate
-        step(model, opt)
+    for name, (model, opt) in built.items():  # warm up: first steps allocate
+        step(model, opt, name)
     times = {name: [] for name in built}
     for _ in range(args.rounds):
         for name, (model, opt) in built.items():
-            times[name] += [step(model, opt) for _ in range(args.steps)]
+            times[name] += [step(model, opt, name) for _ in range(args.steps)]
     plain = statistics.median(times["plain"])
     results = {
         name: {

@@ -1,8 +1,8 @@
 """The training recipe, one technique at a time, at equal training minutes: what each of the frontier's changes buys here.
 
 Each stage adds one change to the one before, from today's preset (AdamW + cosine) to the full set:
-Muon -> WSD -> QK-norm -> ReLU² -> zero-init projections -> untied zero-init head -> soft-capped logits ->
-value embeddings -> residual scalars. Every run trains for the same minutes of training steps
+Muon -> WSD -> QK-norm -> ReLU² -> zero-init output projections with an untied zero-init head -> soft-capped
+logits -> value embeddings -> residual scalars. Every run trains for the same minutes of training steps
 (`trainer.max_minutes`, no step limit), at the preset's shape, for each seed; the table gives validation
 bits per byte (mean and spread over seeds), the held-out check (`heldout/bits_per_byte`: text unlike the
 validation chapters), training tokens/s, and the training minutes each stage took to reach the first stage's
@@ -12,6 +12,9 @@ a shared cache, outside the timed minutes.
 
     python bench/recipe_ablation.py --experiments cervantes tinystories --minutes 5 --seeds 0 1
     python bench/recipe_ablation.py --experiments cervantes --minutes 1 --seeds 0 --stages adamw_cosine muon   # a smoke run
+
+With `--workdir DIR`, every finished run is appended to DIR/results.jsonl and a rerun skips it: a long
+ablation can be stopped and taken up again.
 """
 
 import argparse
@@ -32,8 +35,7 @@ STAGES = [  # (name, what it adds): each stage keeps every earlier stage's overr
     ("wsd", ["scheduler=wsd", "scheduler.warmup_steps=20"]),
     ("qk_norm", ["model.qk_norm=true"]),
     ("relu2", ["model.mlp=relu2"]),
-    ("zero_init_proj", ["model.zero_init_proj=true"]),
-    ("untied_zero_head", ["model.tie_embeddings=false", "model.zero_init_head=true"]),
+    ("zero_init", ["model.zero_init_proj=true", "model.tie_embeddings=false", "model.zero_init_head=true"]),
     ("softcap", ["model.logit_softcap=15"]),
     ("value_embeddings", ["model.value_embeddings=true"]),
     ("residual_scalars", ["model.residual_scalars=true"]),
@@ -57,7 +59,8 @@ def run(experiment: str, stage: str, seed: int, minutes: float, workdir: Path, c
     if proc.returncode != 0:
         raise SystemExit(f"{experiment} {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     client = MlflowClient(uri)
-    (found,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], f"attributes.run_name = '{name}'")
+    ids = [client.get_experiment_by_name(experiment).experiment_id]
+    (found,) = client.search_runs(ids, f"attributes.run_name = '{name}'", order_by=["attributes.start_time DESC"], max_results=1)
     metrics = found.data.metrics
     history = {
         name: client.get_metric_history(found.info.run_id, name) for name in ("tokens_per_second", "train/minutes", "val/bits_per_byte")
@@ -87,8 +90,8 @@ def table(results: list[dict]) -> str:
     )
     lines = [header, "|---|---|---|---|---|---|---|"]
     for experiment in dict.fromkeys(r["experiment"] for r in results):
-        first = [r["val_bits_per_byte"] for r in results if r["experiment"] == experiment and r["stage"] == results[0]["stage"]]
-        target = statistics.mean(first)
+        first = [r["val_bits_per_byte"] for r in results if r["experiment"] == experiment and r["stage"] == STAGES[0][0]]
+        target = statistics.mean(first) if first else -1.0
         for stage, _ in STAGES:
             rows = [r for r in results if r["experiment"] == experiment and r["stage"] == stage]
             if not rows:
@@ -119,13 +122,22 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_recipe_"))
     workdir.mkdir(parents=True, exist_ok=True)
     cache = workdir / "cache"  # one tokenizer per experiment, trained by the first run
+    log = workdir / "results.jsonl"  # one line per finished run: a rerun with the same --workdir skips those
+    done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     results = []
     for experiment in args.experiments:
         for stage in args.stages:
             for seed in args.seeds:
+                key = (experiment, stage, seed, args.minutes, args.overrides)
+                previous = [r for r in done if (r["experiment"], r["stage"], r["seed"], r["minutes"], r["overrides"]) == key]
+                if previous:
+                    results.append(previous[-1])
+                    continue
                 results.append(run(experiment, stage, seed, args.minutes, workdir, cache, args.overrides))
+                results[-1] |= {"minutes": args.minutes, "overrides": args.overrides}
+                with log.open("a") as f:
+                    f.write(json.dumps(results[-1]) + "\n")
                 print(json.dumps(results[-1]), flush=True)
-    (workdir / "results.json").write_text(json.dumps(results, indent=2))
     print(table(results))
 
 

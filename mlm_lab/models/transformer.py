@@ -6,12 +6,12 @@ A plain nn.Module: it knows nothing of logging, devices, optimizers or files.
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mlm_lab.models.attention import CausalSelfAttention, KVCache, attention_mask
 from mlm_lab.models.config import TransformerConfig
+from mlm_lab.models.cross_entropy import cross_entropy
 from mlm_lab.models.mlp import GeluMLP, ReLU2, SwiGLU
 from mlm_lab.models.moe import MoE
 from mlm_lab.models.norms import make_norm
@@ -144,12 +144,14 @@ class Transformer(nn.Module):
         if cache is not None:
             cache.length += T
         logits = self.head(self.norm_f(x))
-        if self.config.logit_softcap is not None:  # smoothly bounded to (-c, c) (Gemma 2, modded-nanogpt)
-            cap = self.config.logit_softcap
-            logits = cap * torch.tanh(logits / cap)
+        cap = self.config.logit_softcap  # smoothly bounded to (-c, c) (Gemma 2, modded-nanogpt)
         loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX)
+        if targets is None:
+            if cap is not None:
+                logits = cap * torch.tanh(logits / cap)
+        else:  # chunked, and capped inside the loss; capped logits come back without a gradient
+            loss, flat = cross_entropy(logits.flatten(0, 1), targets.flatten(), IGNORE_INDEX, cap)
+            logits = flat.view(logits.shape)
             if self.config.mlp == "moe" and self.config.aux_loss_weight > 0:
                 loss = loss + self.config.aux_loss_weight * self.aux_loss()
         return logits, loss
