@@ -14,6 +14,13 @@ import torch
 CHUNK_ELEMENTS = 1 << 18  # float32 elements per chunk (1 MB): a few chunks fit a core's L2
 
 
+def soft_cap(x: torch.Tensor, cap: float, out: torch.Tensor | None = None) -> torch.Tensor:
+    """`cap * tanh(x / cap)`, as 2 cap sigmoid(2x / cap) - cap (CPU sigmoid is ~5x faster than tanh); with `out`, written there."""
+    if out is None:  # out of place: autograd can differentiate it
+        return torch.sigmoid(x * (2 / cap)) * (2 * cap) - cap
+    return torch.mul(x, 2 / cap, out=out).sigmoid_().mul_(2 * cap).sub_(cap)
+
+
 class _ChunkedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, targets, ignore_index, cap):
@@ -26,8 +33,8 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         buf = logits.new_empty((step, vocab), dtype=torch.float32) if cap is not None else None
         for s in range(0, rows, step):
             z = logits[s : s + step]
-            if cap is not None:  # c tanh(x / c) = 2c sigmoid(2x / c) - c: CPU sigmoid is ~5x faster than tanh
-                z = torch.mul(z, 2 / cap, out=buf[: z.shape[0]]).sigmoid_().mul_(2 * cap).sub_(cap)
+            if cap is not None:  # into a float32 buffer: never a write into the logits
+                z = soft_cap(z, cap, out=buf[: z.shape[0]])
                 capped[s : s + step] = z
             logp = torch.log_softmax(z, -1, dtype=torch.float32)
             picked[s : s + step] = logp.gather(1, safe[s : s + step])[:, 0]
@@ -47,13 +54,14 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         scale = valid[:, None] * (grad / count).float()  # (rows, 1): zero on skipped targets
         f_buf = saved.new_empty((step, vocab), dtype=torch.float32) if cap is not None else None
         minus_one = saved.new_full((step, 1), -1.0, dtype=torch.float32)
+        one = minus_one.new_ones(())
         for s in range(0, rows, step):
             z = saved[s : s + step]
             n = z.shape[0]
             p = torch.softmax(z, -1, dtype=torch.float32)
             p.scatter_add_(1, safe[s : s + step], minus_one[:n])
             if cap is not None:  # d(c tanh(x / c))/dx = 1 - tanh² = 1 - (capped / c)²
-                p.mul_(torch.addcmul(p.new_ones(()), z, z, value=-1 / cap**2, out=f_buf[:n]))
+                p.mul_(torch.addcmul(one, z, z, value=-1 / cap**2, out=f_buf[:n]))
             torch.mul(p, scale[s : s + step], out=out[s : s + step])
         return out, None, None, None
 

@@ -11,7 +11,7 @@ from torch.utils.checkpoint import checkpoint
 
 from mlm_lab.models.attention import CausalSelfAttention, KVCache, attention_mask
 from mlm_lab.models.config import TransformerConfig
-from mlm_lab.models.cross_entropy import cross_entropy
+from mlm_lab.models.cross_entropy import cross_entropy, soft_cap
 from mlm_lab.models.mlp import GeluMLP, ReLU2, SwiGLU
 from mlm_lab.models.moe import MoE
 from mlm_lab.models.norms import make_norm
@@ -148,7 +148,7 @@ class Transformer(nn.Module):
         loss = None
         if targets is None:
             if cap is not None:
-                logits = cap * torch.tanh(logits / cap)
+                logits = soft_cap(logits, cap)
         else:  # chunked, and capped inside the loss; capped logits come back without a gradient
             loss, flat = cross_entropy(logits.flatten(0, 1), targets.flatten(), IGNORE_INDEX, cap)
             logits = flat.view(logits.shape)
