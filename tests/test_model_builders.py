@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from mlm_lab.errors import ConfigError
-from mlm_lab.models.builders import gpt2, llama, llama2c_15m, llama2c_260k, mixtral, planned_config
+from mlm_lab.models.builders import gpt2, llama, llama2c_15m, llama2c_260k, mixtral, modern, planned_config
 from mlm_lab.models.config import TransformerConfig
 
 
@@ -14,6 +14,14 @@ def test_architectures_use_their_blocks():
     assert lm.config.norm == "rmsnorm" and lm.config.mlp == "swiglu" and lm.config.positions == "rope" and not lm.config.bias
     assert m.config.mlp == "moe" and m.config.n_experts == 4 and m.config.top_k == 2
     assert g.pos_emb is not None and lm.pos_emb is None
+
+
+def test_modern_is_llama_with_a_relu2_mlp_and_takes_llamas_arguments():
+    assert modern.config(10) == llama.config(10, mlp="relu2")
+    assert modern.config(10, 64, 32, mlp="swiglu") == llama.config(10, 64, 32)  # positional like llama, mlp still a choice
+    assert modern(10, d_model=32, n_heads=2).num_parameters() < llama(10, d_model=32, n_heads=2).num_parameters()  # 2 matrices, not 3
+    with pytest.raises(TypeError, match="bogus"):
+        modern(10, bogus=1)
 
 
 @pytest.mark.parametrize("builder, vocab, expected", [(llama2c_15m, 32000, 15_191_712), (llama2c_260k, 512, 260_032)])

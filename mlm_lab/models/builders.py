@@ -95,6 +95,24 @@ def llama(
     )  # fmt: skip
 
 
+# Llama's signature with `mlp` defaulting to relu2, so the config checks and `--cfg job` see every argument.
+_MODERN_SIGNATURE = inspect.signature(llama.config).replace(
+    parameters=[p.replace(default="relu2") if p.name == "mlp" else p for p in inspect.signature(llama.config).parameters.values()]
+)
+
+
+def _modern_config(*args, **kwargs) -> TransformerConfig:
+    """Llama with the block options that measured a gain on this CPU (bench/recipe_ablation.py): a ReLU² MLP."""
+    bound = _MODERN_SIGNATURE.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return llama.config(**bound.arguments)
+
+
+_modern_config.__signature__ = _MODERN_SIGNATURE
+modern = model_builder(_modern_config)
+modern.__name__ = modern.__qualname__ = "modern"
+
+
 @model_builder
 def mixtral(
     vocab_size: int,
