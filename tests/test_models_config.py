@@ -1,8 +1,10 @@
 """TransformerConfig: what it derives (n_kv_heads, d_ff, head size) and the ConfigError for each bad value."""
 
 import pytest
+import torch
 
 from mlm_lab.errors import ConfigError
+from mlm_lab.models.builders import gpt2, llama, mixtral
 from mlm_lab.models.config import TransformerConfig
 from mlm_lab.models.transformer import Transformer
 
@@ -41,6 +43,7 @@ def test_head_dim_and_to_dict():
         ({"positions": "rope", "d_model": 12, "n_heads": 4}, "model.d_model", "even"),
         ({"d_ff": 0}, "model.d_ff", "null"),
         ({"dropout": 1.0}, "model.dropout", "dropout=0.0"),
+        ({"attention_dropout": -0.1}, "model.attention_dropout", "attention_dropout=0.0"),
         ({"mlp": "moe", "n_experts": 0}, "model.n_experts", "n_experts=4"),
         ({"mlp": "moe", "top_k": 5}, "model.top_k", "top_k=2"),
         ({"mlp": "moe", "aux_loss_weight": -1.0}, "model.aux_loss_weight", "0.01"),
@@ -69,3 +72,15 @@ def test_approx_parameters_is_close_to_the_built_model(kwargs):
     cfg = TransformerConfig(vocab_size=300, context_length=64, d_model=64, n_layers=2, **kwargs)
     built = Transformer(cfg).num_parameters()
     assert abs(cfg.approx_parameters() - built) / built < 0.02  # norms, biases and the router are what it leaves out
+
+
+@pytest.mark.parametrize("arch", [gpt2, llama, mixtral])
+def test_attention_dropout_follows_dropout_unless_set(arch):
+    def rates(model):
+        attention = {m.dropout for m in model.modules() if isinstance(getattr(m, "dropout", None), float)}
+        residual = {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+        return attention, residual
+
+    assert rates(arch(11, d_model=16, n_heads=2, n_layers=1, dropout=0.1)) == ({0.1}, {0.1})  # one key, as before
+    assert rates(arch(11, d_model=16, n_heads=2, n_layers=1, dropout=0.1, attention_dropout=0.0)) == ({0.0}, {0.1})
+    assert arch.config(11, attention_dropout=0.2).attention_dropout == 0.2

@@ -55,7 +55,7 @@ class CausalSelfAttention(nn.Module):
         self.k = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=cfg.bias)
         self.v = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=cfg.bias)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
-        self.dropout = cfg.dropout
+        self.dropout = cfg.attention_dropout
         self.rope = cfg.positions == "rope"
         self.qk_norm = cfg.qk_norm
         # a value embedding's weight in this layer's values (modded-nanogpt mixes them with learned scalars)

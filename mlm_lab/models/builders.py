@@ -45,6 +45,7 @@ def gpt2(
     n_heads: int = 4,
     d_ff: int | None = None,
     dropout: float = 0.0,
+    attention_dropout: float | None = None,
     bias: bool = True,
     tie_embeddings: bool = True,
     gradient_checkpointing: bool = False,
@@ -59,7 +60,8 @@ def gpt2(
     """GPT-2: LayerNorm, GELU MLP, learned absolute positions, tied embeddings; the options of `TransformerConfig` off."""
     return TransformerConfig(
         vocab_size, context_length, d_model, n_layers, n_heads, None, d_ff, "layernorm", mlp, "learned",
-        bias=bias, dropout=dropout, tie_embeddings=tie_embeddings, gradient_checkpointing=gradient_checkpointing,
+        bias=bias, dropout=dropout, attention_dropout=attention_dropout, tie_embeddings=tie_embeddings,
+        gradient_checkpointing=gradient_checkpointing,
         qk_norm=qk_norm, logit_softcap=logit_softcap, zero_init_head=zero_init_head, zero_init_proj=zero_init_proj,
         value_embeddings=value_embeddings, residual_scalars=residual_scalars,
     )  # fmt: skip
@@ -76,6 +78,7 @@ def llama(
     d_ff: int | None = None,
     rope_theta: float = 10000.0,
     dropout: float = 0.0,
+    attention_dropout: float | None = None,
     tie_embeddings: bool = True,
     gradient_checkpointing: bool = False,
     mlp: str = "swiglu",
@@ -89,7 +92,8 @@ def llama(
     """Llama: RMSNorm, SwiGLU, RoPE, no biases, optional grouped-query attention; the options of `TransformerConfig` off."""
     return TransformerConfig(
         vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", mlp, "rope", rope_theta,
-        bias=False, dropout=dropout, tie_embeddings=tie_embeddings, gradient_checkpointing=gradient_checkpointing,
+        bias=False, dropout=dropout, attention_dropout=attention_dropout, tie_embeddings=tie_embeddings,
+        gradient_checkpointing=gradient_checkpointing,
         qk_norm=qk_norm, logit_softcap=logit_softcap, zero_init_head=zero_init_head, zero_init_proj=zero_init_proj,
         value_embeddings=value_embeddings, residual_scalars=residual_scalars,
     )  # fmt: skip
@@ -127,6 +131,7 @@ def mixtral(
     aux_loss_weight: float = 0.01,
     rope_theta: float = 10000.0,
     dropout: float = 0.0,
+    attention_dropout: float | None = None,
     tie_embeddings: bool = True,
     gradient_checkpointing: bool = False,
     expert_mlp: str = "swiglu",
@@ -140,7 +145,8 @@ def mixtral(
     """Mixtral: the Llama backbone with top-k routed SwiGLU experts and a load-balancing loss; the options off."""
     return TransformerConfig(
         vocab_size, context_length, d_model, n_layers, n_heads, n_kv_heads, d_ff, "rmsnorm", "moe", "rope", rope_theta,
-        bias=False, dropout=dropout, tie_embeddings=tie_embeddings, n_experts=n_experts, top_k=top_k,
+        bias=False, dropout=dropout, attention_dropout=attention_dropout, tie_embeddings=tie_embeddings, n_experts=n_experts,
+        top_k=top_k,
         aux_loss_weight=aux_loss_weight, gradient_checkpointing=gradient_checkpointing, expert_mlp=expert_mlp,
         qk_norm=qk_norm, logit_softcap=logit_softcap, zero_init_head=zero_init_head, zero_init_proj=zero_init_proj,
         value_embeddings=value_embeddings, residual_scalars=residual_scalars,
