@@ -110,13 +110,14 @@ def run_once(experiment: str, workdir: Path, extra: list[str]) -> dict:
     scored = predictor.score(baseline_documents(experiment))
     old = heldout_old_spelling(experiment)
     old_scored = predictor.score(old)["bits_per_byte"] if old else None
+    heldout = run.data.metrics.get("heldout/bits_per_byte")
     tps = sorted(m.value for m in client.get_metric_history(run.info.run_id, "tokens_per_second"))
     target = 0.85 * BASELINE[experiment]
     return {
         "experiment": experiment,
         "wall_s": round(wall, 1),
         "val_bits_per_byte": round(run.data.metrics["val/bits_per_byte"], 4),
-        "heldout_bits_per_byte": round(run.data.metrics["heldout/bits_per_byte"], 4) if "heldout/bits_per_byte" in run.data.metrics else None,
+        "heldout_bits_per_byte": round(heldout, 4) if heldout is not None else None,
         "heldout_old_spelling_bits_per_byte": round(old_scored, 4) if old_scored else None,
         "baseline_text_bits_per_byte": round(scored["bits_per_byte"], 4),
         "train_minutes": round(run.data.metrics["train/minutes"], 2),
