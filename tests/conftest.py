@@ -18,6 +18,20 @@ from mlm_lab.schemas import conf_dir, register_schemas
 
 register_schemas()
 
+
+def pytest_collection_modifyitems(config, items):
+    """The files with the most slow tests first, the rest in collection order after them.
+
+    pytest-xdist (`--dist loadfile --no-loadscope-reorder`) hands files out in this order, one at a time to whichever
+    worker runs dry: the long files start at once on both workers and the short ones fill the gaps at the end. Its
+    default order, most tests first, left the few-test, minute-long files (SIGKILL, a polled store, an outage) for
+    last, one worker running them alone for minutes while the other sat idle.
+    """
+    slow: dict[Path, int] = {}
+    for item in items:
+        slow[item.path] = slow.get(item.path, 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda item: -slow[item.path])  # stable: a file's tests keep their order
+
 # A 2-digit addition model that trains to 100% exact match in about 15 s on 2 CPU cores.
 SMALL = [
     "data.high=99",
