@@ -32,6 +32,7 @@ def pytest_collection_modifyitems(config, items):
         slow[item.path] = slow.get(item.path, 0) + (item.get_closest_marker("slow") is not None)
     items.sort(key=lambda item: -slow[item.path])  # stable: a file's tests keep their order
 
+
 # A 2-digit addition model that trains to 100% exact match in about 15 s on 2 CPU cores.
 SMALL = [
     "data.high=99",
