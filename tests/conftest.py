@@ -114,6 +114,16 @@ def compose_config(overrides: list[str], config_name: str = "config", subdir: st
         return compose(config_name=config_name, overrides=overrides, return_hydra_config=return_hydra_config)
 
 
+def load_bench(name: str):
+    """The module bench/NAME.py (bench/ is scripts, not a package), imported from its file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def sqlite_uri(directory: Path) -> str:
     return f"sqlite:///{directory / 'mlflow.db'}"
 
