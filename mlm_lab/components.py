@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlm_lab import resources
 from mlm_lab.errors import ConfigError, require
+from mlm_lab.export.hf_import import imported_config, imported_state, is_hf_ref
 from mlm_lab.instantiate import build
 from mlm_lab.models.builders import planned_config
 from mlm_lab.models.loading import load_weights
@@ -94,7 +95,11 @@ class Components:
 
 
 def init_weights(model, path: str, include: list[str] | None) -> None:
-    """Start from a checkpoint's weights: all of them, or only the keys under `include` prefixes."""
+    """Start from a checkpoint's (or a Hugging Face folder's, hf:DIR) weights: all of them, or only the keys under `include`."""
+    if is_hf_ref(path):
+        loaded = load_weights(model, imported_state(path, model.config), include=include)
+        log.info("initialised %d tensors from %s", len(loaded), path)
+        return
     try:
         checkpoint = load_checkpoint(path)
         loaded = load_weights(model, checkpoint["model"], checkpoint.get("model_config"), include)
@@ -162,6 +167,8 @@ def build_components(cfg: DictConfig, checkpoint: dict | None = None, tracker=No
     dist = init_distributed(hardware)
     tracker = (tracker or build(cfg.tracking, "tracking")) if dist.is_main else NullTracker()
     generator = seed_everything(cfg.seed, dist.rank)
+    if checkpoint is None and is_hf_ref(trainer.init_from):  # the folder's architecture and ids replace the command's
+        cfg = imported_config(cfg, trainer.init_from)
     # a resumed run keeps its own tokenizer: ids must not move under trained weights
     tokenizer = tokenizer_from_state(checkpoint["tokenizer"]) if checkpoint else build(cfg.tokenizer, "tokenizer")
     task = setup_task(cfg, tokenizer, dist)

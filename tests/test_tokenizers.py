@@ -58,10 +58,13 @@ def fitted(tmp_path_factory) -> dict:
 
 
 def test_registry_covers_every_kind(fitted):
-    assert set(TOKENIZERS) == {"char", "word", "bytelevel_bpe", "sentencepiece_bpe", "sentencepiece_unigram"}
+    assert set(TOKENIZERS) == {"char", "word", "bytelevel_bpe", "sentencepiece_bpe", "sentencepiece_unigram", "hf"}
     for name, tok in fitted.items():
         assert isinstance(tok, Tokenizer), name
         assert TOKENIZERS[tok.kind] is type(tok)
+    # kind `hf`: a Hugging Face tokenizer.json that came with an imported model (tests/test_hf_tokenizer.py)
+    hf = tokenizer_from_state({"kind": "hf", "hf_json": fitted["bytelevel_bpe"]._hf.to_str(), "bos_id": 1, "eos_id": 2, "pad_id": 0})
+    assert isinstance(hf, Tokenizer) and not hf.needs_fit and hf.vocab_size == fitted["bytelevel_bpe"].vocab_size
 
 
 @pytest.mark.parametrize("name", [*TRAINABLE, "char_fixed"])

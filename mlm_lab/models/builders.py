@@ -9,6 +9,7 @@ import functools
 import inspect
 import logging
 
+from mlm_lab.errors import ConfigError
 from mlm_lab.models.config import TransformerConfig
 from mlm_lab.models.transformer import Transformer
 
@@ -207,3 +208,18 @@ def llama2c_15m(
     """llama2.c 15M shape (vocab 32000 in the original); None keeps the named size's value."""
     given = dict(context_length=context_length, d_model=d_model, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads, d_ff=d_ff)
     return _named(LLAMA2C_15M, vocab_size, given)
+
+
+@model_builder
+def imported(vocab_size: int, n_vocab: int, **fields) -> TransformerConfig:
+    """An architecture read from another tool's folder (`trainer.init_from=hf:DIR`), every field given.
+
+    `n_vocab` (the embedding's rows) is the folder's; the tokenizer's `vocab_size` must fit in it (published models
+    often pad their embeddings past the tokenizer's ids).
+    """
+    if vocab_size > n_vocab:
+        raise ConfigError(
+            f"trainer.init_from: the imported tokenizer has {vocab_size} ids but the model's embedding only {n_vocab} rows. "
+            "Fix: import a folder whose tokenizer belongs to its model"
+        )
+    return TransformerConfig(n_vocab, **fields)

@@ -8,6 +8,7 @@ from mlm_lab.errors import ConfigError
 from mlm_lab.tokenizers.base import Tokenizer
 from mlm_lab.tokenizers.bytelevel_bpe import ByteLevelBPETokenizer
 from mlm_lab.tokenizers.char import CharTokenizer
+from mlm_lab.tokenizers.hf_json import HFJsonTokenizer
 from mlm_lab.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
 from mlm_lab.tokenizers.word import WordTokenizer
 
@@ -18,6 +19,7 @@ TOKENIZERS = {
     "bytelevel_bpe": ByteLevelBPETokenizer,
     "sentencepiece_bpe": SentencePieceTokenizer,
     "sentencepiece_unigram": SentencePieceTokenizer,
+    "hf": HFJsonTokenizer,  # a tokenizer.json imported with a Hugging Face model (trainer.init_from=hf:DIR)
 }
 
 __all__ = ["TOKENIZERS", "Tokenizer", "load_tokenizer", "tokenizer_from_state", "tokenizer_sha256"]

@@ -124,3 +124,12 @@ def load_registered(uri: str, tracking_uri: str | None = None):
         ) from None
     python_model = loaded.unwrap_python_model()
     return python_model.predictor, python_model.config
+
+
+def source_run(uri: str) -> tuple[str | None, dict]:
+    """(run id, final metrics) of the run that logged the model at `uri`; (None, {}) when the store does not say."""
+    try:
+        run_id = mlflow.models.get_model_info(uri).run_id
+        return run_id, (dict(mlflow.get_run(run_id).data.metrics) if run_id else {})
+    except (mlflow.exceptions.MlflowException, OSError):
+        return None, {}

@@ -40,7 +40,9 @@ class Trainer:
     early_stopping_patience: int | None = None  # stop after this many evaluations without improving `monitor`; null: never
     log_checkpoints: bool = True  # upload latest.pt and final.pt to the MLflow run (resume=<run id> needs them)
     progress_bar: bool | None = None  # null: a bar when stderr is a terminal, plain log lines otherwise
-    init_from: str | None = None  # start from this checkpoint's weights (a .pt written by a run)
+    init_from: str | None = (
+        None  # start from these weights: a .pt written by a run, or hf:DIR (a Hugging Face folder: its architecture and tokenizer too)
+    )
     init_include: list[str] | None = None  # with init_from: load only keys with these prefixes (e.g. [tok_emb.])
     overfit_batches: int = 0  # > 0: train on the first N training batches over and over (can the model fit them?); eval stays on val
 

@@ -1,0 +1,68 @@
+"""The model to export, taken the way the other apps take one, or from a checkpoint file."""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlm_lab.errors import ConfigError
+from mlm_lab.predictor import Predictor
+
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass
+class Source:
+    uri: str  # what the user passed
+    predictor: Predictor
+    config: dict  # the run's resolved config
+    text_format: dict  # the task's text format as its _target_ config
+    run_id: str | None = None
+    metrics: dict = field(default_factory=dict)  # the run's final metrics, when the store has them
+
+    @property
+    def example_prompt(self) -> str:
+        prompts = (self.config.get("data") or {}).get("prompts") or []
+        if prompts:
+            return str(prompts[0])
+        if "Arithmetic" in self.text_format.get("_target_", ""):
+            return self.predictor.text_format.prompt_to_model("12+34=")
+        return "Once upon a time"
+
+
+def _from_checkpoint(path: Path) -> Source:
+    from mlm_lab.instantiate import build
+    from mlm_lab.models.loading import load_weights
+    from mlm_lab.tokenizers import tokenizer_from_state
+    from mlm_lab.training.checkpoint import load_checkpoint
+
+    try:
+        checkpoint = load_checkpoint(path)
+        spec, state, config = checkpoint["model_config"], checkpoint["model"], checkpoint["config"]
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError(
+            f"model: {path} is not a checkpoint written by an mlm_lab run ({e}). "
+            "Fix: pass outputs/DATE/TIME/checkpoints/final.pt (or latest.pt, best-*.pt), a model folder, or models:/NAME/latest"
+        ) from None
+    model = build(spec, "model")
+    load_weights(model, state, source_config=spec)
+    model.eval()
+    tokenizer = tokenizer_from_state(checkpoint["tokenizer"])
+    task = build(config["data"], "data")  # a task is cheap until setup: it gives the text format and defaults
+    predictor = Predictor(model, tokenizer, task.text_format, task.generation_defaults())
+    return Source(str(path), predictor, config, task.text_format.to_config(), checkpoint.get("run_id"))
+
+
+def load_source(uri: str, tracking_uri: str | None = None) -> Source:
+    """A registered or logged model, a run id, a model folder or a checkpoint (.pt)."""
+    path = Path(uri)
+    if uri.endswith(".pt"):
+        if not path.is_file():
+            raise ConfigError(f"model: the checkpoint {uri} does not exist. Fix: pass the path of a .pt a run wrote")
+        return _from_checkpoint(path)
+    from mlm_lab.tracking.registry import load_registered, source_run
+
+    ref = f"runs:/{uri}/model" if RUN_ID.match(uri) else uri
+    predictor, config = load_registered(ref, tracking_uri)
+    text_format = predictor.text_format.to_config()
+    run_id, metrics = (None, {}) if path.is_dir() else source_run(ref)
+    return Source(uri, predictor, config, text_format, run_id, metrics)
