@@ -1,4 +1,4 @@
-"""Contributor sessions: `nox -s quick`, `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s fuzz`."""
+"""Contributor sessions: `nox -s quick`, `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s fuzz`, `nox -s interop`."""
 
 import os
 
@@ -8,6 +8,7 @@ nox.options.sessions = ["lint", "tests"]
 nox.options.default_venv_backend = "venv"
 
 TORCH = "torch==2.13.0"  # the CPU build; install it before the project or pip pulls the CUDA build
+LLAMA_CPP = "llama-cpp-python>=0.3.16"  # llama.cpp's Python binding, built from source: what runs format=gguf exports
 
 
 def install(session: nox.Session) -> None:
@@ -53,6 +54,15 @@ def bench(session: nox.Session) -> None:
     )
     for script in scripts:
         session.run("python", f"bench/{script}")
+
+
+@nox.session
+def interop(session: nox.Session) -> None:
+    """Exports run by llama.cpp: builds llama-cpp-python from its PyPI source (10-25 minutes on 2 cores), then the
+    tests marked interop (tests/test_gguf_llamacpp.py)."""
+    install(session)
+    session.install(LLAMA_CPP, env={"CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 1)})
+    session.run("python", "-m", "pytest", "-m", "interop", *session.posargs)
 
 
 @nox.session

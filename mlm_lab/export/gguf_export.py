@@ -111,7 +111,7 @@ def write_gguf(model, tokenizer, path: str | Path, dtype: str = "f32", name: str
     w.add_bos_token_id(tokenizer.bos_id)
     w.add_eos_token_id(tokenizer.eos_id)
     w.add_pad_token_id(tokenizer.pad_id)
-    w.add_unknown_token_id(tokenizer.unk_id)
+    w.add_unk_token_id(tokenizer.unk_id)
     w.add_add_bos_token(True)
     w.add_add_eos_token(False)
     w.add_add_space_prefix(False)  # mlm_lab trains sentencepiece without a dummy prefix
