@@ -3,10 +3,10 @@ from safetensors.torch import load_file
 
 from mlm_lab.data.arithmetic_format import ArithmeticFormat
 from mlm_lab.model_dir import load_model_dir, write_model_dir
-from mlm_lab.training.checkpoint import save_checkpoint
 from mlm_lab.models.builders import llama
 from mlm_lab.predictor import Predictor
 from mlm_lab.tokenizers.char import CharTokenizer
+from mlm_lab.training.checkpoint import save_checkpoint
 
 
 def test_model_folder_round_trip_gives_the_same_answers(tmp_path):
