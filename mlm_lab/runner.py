@@ -77,6 +77,7 @@ def fit(c: Components, output_dir: Path, checkpoint: dict | None) -> dict:
         checkpoint_extra={
             "model_config": model_spec(c.model),
             "tokenizer": c.tokenizer.state(),
+            "generation": c.task.generation_defaults(),  # what an export from this checkpoint writes as its defaults
             "config": c.config,
             "run_id": c.tracker.run_id,
         },

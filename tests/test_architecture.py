@@ -122,6 +122,7 @@ LAYERS = [
     ("mlm_lab.evaluation", {"mlm_lab.training", "mlm_lab.tracking", "mlm_lab.runner"}),
     ("mlm_lab.training", {"mlm_lab.tracking", "mlm_lab.runner", "mlm_lab.apps"}),
     ("mlm_lab.tracking", {"mlm_lab.instantiate", "mlm_lab.runner", "mlm_lab.apps", "mlm_lab.training.trainer"}),
+    ("mlm_lab.export", {"mlm_lab.runner", "mlm_lab.apps", "mlm_lab.training.trainer", "mlm_lab.components"}),
 ]
 
 

@@ -23,15 +23,15 @@ def text_format_note(text_format: dict) -> str:
     width, reverse = text_format.get("operand_width", 0), text_format.get("reverse_answer", False)
     if "Arithmetic" not in text_format.get("_target_", ""):
         return ""
-    example_in = "+".join(s.zfill(width) for s in ("12", "34")) + "="
-    answer = "46"
+    example_in = "+".join(s.zfill(width) for s in ("7", "34")) + "="
+    answer = "41"
     shown = answer[::-1] if reverse else answer
     lines = [
         "## Text format (important)",
         "",
         "This model was trained on arithmetic written in mlm_lab's model format, which a plain causal LM does not apply for you:",
         "",
-        f"- operands zero-padded to {width} digits: send `{example_in}`, not `12+34=`;" if width else "- operands as they are;",
+        f"- operands zero-padded to {width} digits: send `{example_in}` for 7+34;" if width else "- operands as they are;",
         f"- the answer comes least-significant digit first: `{shown}` means {answer}; reverse it to read it;"
         if reverse
         else "- the answer comes in the usual digit order;",

@@ -21,12 +21,11 @@ class Source:
 
     @property
     def example_prompt(self) -> str:
+        """A prompt as the model must see it (the task's text format applied): the run's first sample prompt."""
         prompts = (self.config.get("data") or {}).get("prompts") or []
-        if prompts:
-            return str(prompts[0])
-        if "Arithmetic" in self.text_format.get("_target_", ""):
-            return self.predictor.text_format.prompt_to_model("12+34=")
-        return "Once upon a time"
+        arithmetic = "Arithmetic" in self.text_format.get("_target_", "")
+        prompt = str(prompts[0]) if prompts else "12+34=" if arithmetic else "Once upon a time"
+        return self.predictor.text_format.prompt_to_model(prompt)
 
 
 def _from_checkpoint(path: Path) -> Source:
@@ -47,8 +46,9 @@ def _from_checkpoint(path: Path) -> Source:
     load_weights(model, state, source_config=spec)
     model.eval()
     tokenizer = tokenizer_from_state(checkpoint["tokenizer"])
-    task = build(config["data"], "data")  # a task is cheap until setup: it gives the text format and defaults
-    predictor = Predictor(model, tokenizer, task.text_format, task.generation_defaults())
+    task = build(config["data"], "data")  # a task is cheap until setup: it gives the text format
+    # checkpoints written before issue 17 lack the generation defaults (the task knows them only after setup)
+    predictor = Predictor(model, tokenizer, task.text_format, checkpoint.get("generation") or {})
     return Source(str(path), predictor, config, task.text_format.to_config(), checkpoint.get("run_id"))
 
 
