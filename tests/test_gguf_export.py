@@ -76,11 +76,20 @@ def test_mixtral_experts_are_stacked(sp, tmp_path):
     assert torch.equal(torch.from_numpy(up[1].copy()), model.state_dict()["blocks.0.mlp.experts.1.up.weight"])
 
 
+def test_a_relu2_model_is_llama_cpps_arcee_architecture(sp, tmp_path):
+    torch.manual_seed(0)
+    model = modern(sp.vocab_size, **SHAPE)
+    reader = GGUFReader(write_gguf(model, sp, tmp_path / "modern.gguf"))
+    assert field(reader, "general.architecture") == "arcee" and field(reader, "arcee.feed_forward_length") == 4 * 32
+    names = {t.name for t in reader.tensors}
+    assert "blk.0.ffn_up.weight" in names and "blk.0.ffn_down.weight" in names and "blk.0.ffn_gate.weight" not in names
+
+
 @pytest.mark.parametrize(
     "make, tokenizer, named",
     [
         (lambda v: gpt2(v, **SHAPE), "sp", "model=gpt2"),
-        (lambda v: modern(v, **SHAPE), "sp", "ReLU²"),
+        (lambda v: mixtral(v, expert_mlp="relu2", **SHAPE), "sp", "ReLU² experts"),
         (lambda v: llama(v, qk_norm=True, **SHAPE), "sp", "model.qk_norm"),
         (lambda v: llama(v, **SHAPE), "char", "the char tokenizer"),
     ],

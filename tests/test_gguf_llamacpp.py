@@ -1,6 +1,6 @@
 """mlm-export format=gguf, run by llama.cpp itself (llama-cpp-python, built from its PyPI source): the same tokens for
-the prompts, the same logits, the same greedy completion as mlm_lab, for a Llama with grouped-query attention and a
-Mixtral-style MoE.
+the prompts, the same logits, the same greedy completion as mlm_lab, for a Llama with grouped-query attention, the
+text presets' model=modern (ReLU², llama.cpp's arcee architecture) and a Mixtral-style MoE.
 
 Marked `interop`: building llama.cpp takes 10-25 minutes on 2 cores, so `python -m pytest` leaves it out and
 `nox -s interop` (and .ci/run, after it installs llama-cpp-python) runs it. Without llama-cpp-python it fails naming
@@ -32,7 +32,7 @@ BASE = [
     "hardware.precision=fp32",
     "trainer.log_checkpoints=false",
 ]
-RUNS = {"llama": ["model=llama", "model.n_kv_heads=2"], "mixtral": ["model=mixtral"]}
+RUNS = {"llama": ["model=llama", "model.n_kv_heads=2"], "modern": ["model=modern"], "mixtral": ["model=mixtral"]}
 PROMPTS = ["Once upon a time", "Lily and Tom", "The dog"]
 NEW_TOKENS = 16
 

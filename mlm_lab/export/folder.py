@@ -1,12 +1,13 @@
 """Write an exported folder: everything checked before the first byte, built beside the target, then moved into place."""
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from mlm_lab.errors import ConfigError
-from mlm_lab.export.gguf_export import check_gguf, write_gguf
+from mlm_lab.export.gguf_export import check_gguf, gguf_architecture, write_gguf
 from mlm_lab.export.hf_model import architecture, hf_config, to_hf_state
 from mlm_lab.export.hf_tokenizer import hf_tokenizer, write_hf_tokenizer
 from mlm_lab.export.model_card import model_card
@@ -50,13 +51,22 @@ def _write_hf(source: Source, tmp: Path) -> list[str]:
     return files + write_hf_tokenizer(tok, tmp, model.config.context_length)
 
 
+def _readable(folder: Path) -> None:
+    """The permissions of a folder made with mkdir (temporary folders and files are private to their owner)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~umask)
+
+
 def export(source: Source, fmt: str, out: str | Path, dtype: str = "f32", overwrite: bool = False) -> list[str]:
     """Write `source` to the folder `out` in `fmt` (hf or gguf); returns the file names."""
     out = Path(out)
     model, tok = source.predictor.model, source.predictor.tokenizer
     if fmt not in FORMATS:
         raise ConfigError(f"format: {fmt!r} is not an export format. Fix: format=hf (transformers) or format=gguf (llama.cpp)")
-    arch = architecture(model.config) if fmt == "hf" else "llama"
+    arch = architecture(model.config) if fmt == "hf" else gguf_architecture(model.config)
     if fmt == "hf":
         hf_tokenizer(tok)  # a tokenizer without a Hugging Face form is refused here, before any file
     else:
@@ -73,6 +83,7 @@ def export(source: Source, fmt: str, out: str | Path, dtype: str = "f32", overwr
         card = model_card(source, fmt, str(out), arch, files + ["README.md"])
         (tmp / "README.md").write_text(card, encoding="utf-8")
         files.append("README.md")
+        _readable(tmp)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

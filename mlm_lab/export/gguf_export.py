@@ -1,13 +1,14 @@
 """A llama-style mlm_lab model as a GGUF file that llama.cpp (and Ollama) run, written with llama.cpp's `gguf` package.
 
 What llama.cpp's `llama` architecture computes: RMSNorm, RoPE, a SwiGLU MLP or a Mixtral-style MoE of SwiGLU
-experts (softmax router, the top-k weights renormalised), tied or untied head. mlm_lab's RoPE rotates the two
+experts (softmax router, the top-k weights renormalised), tied or untied head. A ReLU² MLP (`model=modern`, the
+text presets) goes out as llama.cpp's `arcee` architecture: the same blocks with `down(relu(up x)²)`. mlm_lab's RoPE rotates the two
 halves of each head (Hugging Face's layout); GGML's rotates neighbouring pairs, so q and k rows are permuted as
 llama.cpp's own `convert_hf_to_gguf.py` permutes them. The tokenizer is sentencepiece's (`tokenizer.ggml.model`
 "llama"): pieces, scores and piece types as they are, no dummy prefix, `<bos>` added.
 
-Refused by name: other architectures (gpt2's learned positions and LayerNorm, a ReLU² MLP: llama.cpp's llama
-graph gates with SiLU), biases, the frontier options, and tokenizers that are not sentencepiece.
+Refused by name: other architectures (gpt2's learned positions and LayerNorm), ReLU² experts, biases, the frontier
+options, and tokenizers that are not sentencepiece.
 """
 
 from pathlib import Path
@@ -29,25 +30,29 @@ def check_gguf(cfg, tokenizer, dtype: str) -> None:
         arch = architecture(cfg)
     except ConfigError as e:
         raise ConfigError(str(e).replace("format=hf", "format=gguf", 1)) from None
-    relu2 = cfg.mlp == "relu2" or (cfg.mlp == "moe" and cfg.expert_mlp == "relu2")
     why = None
     if arch == "gpt2":
         why = "learned positions and LayerNorm (model=gpt2)"
-    elif relu2:
-        why = "a ReLU² MLP (model=modern or mlp=relu2; llama.cpp's llama graph gates with SiLU)"
+    elif cfg.mlp == "moe" and cfg.expert_mlp == "relu2":
+        why = "ReLU² experts (llama.cpp's MoE gates its experts with SiLU)"
     elif cfg.bias:
         why = "biases in its linear layers"
     if why:
         raise ConfigError(
             f"format=gguf: this model has {why}, which llama.cpp's llama architecture does not compute. "
-            "Fix: export it with format=hf (transformers runs it exactly), or train with model=llama or model=mixtral "
-            "(RMSNorm, RoPE, SwiGLU, no biases) for llama.cpp"
+            "Fix: export it with format=hf (transformers runs it exactly), or train with model=llama, modern or mixtral "
+            "(RMSNorm, RoPE, no biases) for llama.cpp"
         )
     if not tokenizer.kind.startswith("sentencepiece"):
         raise ConfigError(
             f"format=gguf: the {tokenizer.kind} tokenizer has no llama.cpp form that mlm-export writes (it writes sentencepiece "
             "vocabularies). Fix: train with tokenizer=sentencepiece_bpe, or export with format=hf"
         )
+
+
+def gguf_architecture(cfg) -> str:
+    """llama.cpp's name for the architecture: `arcee` for a ReLU² MLP, else `llama` (MoE included)."""
+    return "arcee" if cfg.mlp == "relu2" else "llama"
 
 
 def _permute(w: torch.Tensor, heads: int) -> torch.Tensor:
@@ -71,6 +76,8 @@ def _tensors(cfg, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             out[f"{t}.ffn_gate_inp.weight"] = state[f"{s}.mlp.router.weight"]
             for mine, theirs in (("gate", "ffn_gate_exps"), ("up", "ffn_up_exps"), ("proj", "ffn_down_exps")):
                 out[f"{t}.{theirs}.weight"] = torch.stack([state[f"{s}.mlp.experts.{e}.{mine}.weight"] for e in range(cfg.n_experts)])
+        elif cfg.mlp == "relu2":  # arcee: down(relu(up x)²)
+            out[f"{t}.ffn_up.weight"], out[f"{t}.ffn_down.weight"] = state[f"{s}.mlp.fc.weight"], state[f"{s}.mlp.proj.weight"]
         else:
             for mine, theirs in (("gate", "ffn_gate"), ("up", "ffn_up"), ("proj", "ffn_down")):
                 out[f"{t}.{theirs}.weight"] = state[f"{s}.mlp.{mine}.weight"]
@@ -85,7 +92,7 @@ def write_gguf(model, tokenizer, path: str | Path, dtype: str = "f32", name: str
     cfg = model.config
     check_gguf(cfg, tokenizer, dtype)
     file_type = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16, "bf16": gguf.LlamaFileType.MOSTLY_BF16}[dtype]
-    w = gguf.GGUFWriter(str(path), "llama")
+    w = gguf.GGUFWriter(str(path), gguf_architecture(cfg))
     w.add_name(name)
     w.add_context_length(cfg.context_length)
     w.add_embedding_length(cfg.d_model)
