@@ -62,7 +62,7 @@ def run_once(seed: int, fresh: int) -> dict:
     pairs = fresh_prompts(fresh, seen, seed=10_000 + seed)
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model("models:/arithmetic/latest")
-    predictions = model.predict([p for p, _ in pairs])
+    predictions = model.predict({"prompt": [p for p, _ in pairs]})
     fresh_acc = sum(pred == ans for pred, (_, ans) in zip(predictions, pairs)) / len(pairs)
     tps = [m.value for m in client.get_metric_history(run.info.run_id, "tokens_per_second")]
     return {

@@ -10,6 +10,7 @@ config names (the task owns its loss mask, its metrics and its text format).
 """
 
 import contextlib
+import json
 import logging
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from omegaconf import DictConfig
 
 from mlm_lab.components import Components, build_components, seed_everything
 from mlm_lab.evaluation.splits import samples_text
+from mlm_lab.export.model_card import model_card
+from mlm_lab.export.source import Source
 from mlm_lab.model_dir import model_spec, write_model_dir
 from mlm_lab.preparation import RunPlan, prepare
 from mlm_lab.reports import plots as plots_lib
@@ -27,6 +30,7 @@ from mlm_lab.training.checkpoint import check_writable, save_checkpoint
 from mlm_lab.training.monitors import evaluated_splits
 from mlm_lab.training.signals import RaiseOnSignal, TrainingInterrupted
 from mlm_lab.training.trainer import Loop, NonFiniteLossError
+from mlm_lab.version_info import version_info
 
 __all__ = ["build_components", "fit", "seed_everything", "train"]  # seed_everything and build_components: built in components.py
 log = logging.getLogger(__name__)
@@ -45,6 +49,7 @@ def open_run(c: Components, plan: RunPlan, output_dir: Path):
     with c.tracker.run(c.config, plan.overrides, *resumed, parent_run_id=plan.parent_run_id, tags=plan.tags, journal_dir=output_dir):
         if plan.checkpoint is None:
             c.tracker.set_tags({"tokenizer.sha256": tokenizer_sha256(c.tokenizer), **c.task.tags()})
+            c.tracker.log_inputs(c.task.datasets())
         c.tracker.set_tags(
             {
                 "checkpoint.dir": str(output_dir / "checkpoints"),
@@ -128,16 +133,29 @@ def report(c: Components, output_dir: Path, held_out: dict) -> None:
         c.tracker.log_artifact(path, "plots")
 
 
-def export(c: Components, output_dir: Path, prompts: list[str], expected: list[str]) -> str | None:
+def write_card(c: Components, model_dir: Path, metrics: dict) -> None:
+    """README.md of the registered model's folder: the task, how to call it, its metrics and data."""
+    source = Source(f"run {c.tracker.run_id}", c.predictor, c.config, c.task.text_format.to_config(), c.tracker.run_id, metrics)
+    name = c.tracker.register_as or c.config.get("name", "model")
+    files = sorted(p.name for p in model_dir.iterdir()) + ["README.md"]
+    card = model_card(source, "mlflow", f"models:/{name}@champion", c.config["model"]["_target_"].rsplit(".", 1)[-1], files)
+    data = [
+        f"- {d['context']}: `{d['name']}`, digest `{d['digest'][:12]}`, {json.dumps(d.get('profile', {}))[:200]}" for d in c.task.datasets()
+    ]
+    (model_dir / "README.md").write_text(card + ("\n## Data\n\n" + "\n".join(data) + "\n" if data else ""), encoding="utf-8")
+
+
+def export(c: Components, output_dir: Path, prompts: list[str], expected: list[str], info: dict, metrics: dict) -> str | None:
     """Write the model folder, log its tokenizer and the model, and check it reloads (the trainer wrote checkpoints/final.pt).
 
     Returns the logged model's URI, checked but not registered yet (None when nothing is logged now).
     """
     model_dir = write_model_dir(output_dir / "model", c.model, c.tokenizer, c.task.text_format, c.task.generation_defaults(), c.config)
+    write_card(c, model_dir, metrics)
     c.tracker.log_artifact(model_dir / "tokenizer.json", "tokenizer")
     if c.tracker.register_as is None:
         return None
-    logged = c.tracker.log_model(model_dir, c.task.sample_prompts(1), prompts, expected, c.trainer.state.step)
+    logged = c.tracker.log_model(model_dir, c.task.sample_prompts(1), prompts, expected, c.trainer.state.step, info)
     if logged is not None:
         c.tracker.check_reload(logged, prompts, expected)
         c.tracker.set_tag("reload_check", "passed")
@@ -186,9 +204,10 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
             stage[0] = "report"
             report(c, output_dir, held_out)
             stage[0] = "export"
-            logged = export(c, output_dir, prompts, completions)
+            info = version_info(c.tracker.run_id, c.task, c.tokenizer, c.config, val, plan.overrides)
+            logged = export(c, output_dir, prompts, completions, info, {**val, **held_out})
             guard.finishing()  # the model passed its check: register it and end the run, whatever signal comes
-            model_uri = c.tracker.register_version(logged, c.trainer.state.step) if logged is not None else None
+            model_uri = c.tracker.register_version(logged, c.trainer.state.step, info) if logged is not None else None
             log.info("run %s finished; registered model: %s", c.tracker.run_id, model_uri)
         if guard.received is not None:
             log.warning("a signal came while the run ended; it ended FINISHED, with nothing left to resume")

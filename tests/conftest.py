@@ -280,7 +280,7 @@ def tiny_runs(tmp_path_factory):
     os.chdir(workdir)  # MLflow puts a sqlite store's artifacts in ./mlruns
     try:
         for width in (32, 64):
-            shape = [f"model.d_model={width}", "data.n_val=20", "data.n_test=20"]
+            shape = [f"model.d_model={width}", "data.n_val=20", "data.n_test=20", "tracking.system_metrics_interval=1"]
             overrides = [*TINY, *shape, f"tracking.uri={uri}", f"output_dir={workdir / str(width)}"]
             train(compose_config(overrides), overrides=overrides)
     finally:

@@ -88,16 +88,16 @@ def test_pyfunc_score_mode_returns_one_row_per_text(text_model):
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model("models:/stories/latest")
     stories = open(data_file("tinystories/valid.txt")).read().split("<|endoftext|>\n")[:3]
-    scores = model.predict(stories, params={"mode": "score"})
+    scores = model.predict({"prompt": stories}, params={"mode": "score"})
     assert list(scores.columns) == ["loss", "perplexity", "bits_per_byte", "tokens", "bytes"]
     assert scores["bytes"].tolist() == [len(s.encode()) for s in stories]
     predictor, _ = load_registered("models:/stories/latest", uri)
     expected = [predictor.score([s])["bits_per_byte"] for s in stories]
     assert scores["bits_per_byte"].tolist() == pytest.approx(expected, rel=1e-5)
-    generated = model.predict(["Once upon a time"], params={"max_new_tokens": 5, "temperature": 0.0})
+    generated = model.predict({"prompt": ["Once upon a time"]}, params={"max_new_tokens": 5, "temperature": 0.0})
     assert isinstance(generated[0], str)
     with pytest.raises(Exception, match="mode"):
-        model.predict(["x"], params={"mode": "embed"})
+        model.predict({"prompt": ["x"]}, params={"mode": "embed"})
 
 
 def test_eval_without_a_file_rescores_the_runs_validation_split(text_model):

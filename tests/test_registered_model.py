@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,17 +17,22 @@ from tests.conftest import models_serve, run_cli
 pytestmark = pytest.mark.slow  # trains a model to accuracy, then reloads and serves it
 
 RELOAD = """
-import json, mlflow, pandas as pd
-m = mlflow.pyfunc.load_model("models:/small/latest")
+import json, mlflow, pandas as pd, warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    m = mlflow.pyfunc.load_model("models:/small@champion")
+def p(prompts, **params):
+    return m.predict({"prompt": prompts}, params=params or None)
 print(json.dumps({
-    "list": m.predict(["12+34=", "5+7=", "99+99=", "0+8="]),
+    "warnings": [str(w.message) for w in caught if "type hint" in str(w.message)],
+    "list": p(["12+34=", "5+7=", "99+99=", "0+8="]),
     "frame": m.predict(pd.DataFrame({"prompt": ["12+34="]})),
-    "short": m.predict(["12+34="], params={"max_new_tokens": 1}),
-    "top_k_1": m.predict(["12+34=", "5+7="], params={"temperature": 1.5, "top_k": 1, "seed": 3}),
-    "top_p_0": m.predict(["12+34=", "5+7="], params={"temperature": 1.5, "top_p": 1e-9}),
-    "hot": [m.predict(["12+34="] * 64, params={"temperature": 50.0, "seed": s}) for s in (1, 1, 2)],
-    "samples": m.predict(["12+34=", "5+7="], params={"num_samples": 3}),
-    "stopped": m.predict(["12+34=", "5+7="], params={"stop": ["6", "1"]}),
+    "short": p(["12+34="], max_new_tokens=1),
+    "top_k_1": p(["12+34=", "5+7="], temperature=1.5, top_k=1, seed=3),
+    "top_p_0": p(["12+34=", "5+7="], temperature=1.5, top_p=1e-9),
+    "hot": [p(["12+34="] * 64, temperature=50.0, seed=s) for s in (1, 1, 2)],
+    "samples": p(["12+34=", "5+7="], num_samples=3),
+    "stopped": p(["12+34=", "5+7="], stop=["6", "1"]),
 }))
 """
 
@@ -48,6 +54,7 @@ def test_reloads_in_a_fresh_process_without_the_output_dir(trained, tmp_path):
     )
     assert env_result.returncode == 0, env_result.stderr[-3000:]
     out = json.loads(env_result.stdout.strip().splitlines()[-1])
+    assert out["warnings"] == []  # MLflow's "Add type hints to the `predict` method" is answered
     assert out["list"] == ["46", "12", "198", "8"]
     assert out["frame"] == ["46"]
     assert out["short"] == ["6"]  # one token of the reversed answer "64": params reach generation
@@ -90,13 +97,26 @@ def post(url: str, payload: dict) -> dict:
         return json.loads(response.read())
 
 
+def post_error(url: str, payload: dict) -> tuple[int, str]:
+    """The HTTP status and body of a request the server refuses."""
+    try:
+        post(url, payload)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    return 200, ""
+
+
 def test_mlflow_models_serve_answers_over_http(trained, tmp_path):
     _, uri = trained
-    with models_serve("models:/small/latest", uri, tmp_path) as url:
-        assert post(url, {"inputs": ["12+34=", "5+7="]}) == {"predictions": ["46", "12"]}
+    with models_serve("models:/small@champion", uri, tmp_path) as url:
+        assert post(url, {"inputs": {"prompt": ["12+34=", "5+7="]}}) == {"predictions": ["46", "12"]}
+        assert post(url, {"dataframe_records": [{"prompt": "12+34="}, {"prompt": "5+7="}]}) == {"predictions": ["46", "12"]}
         split = {"dataframe_split": {"columns": ["prompt"], "data": [["12+34="]]}}
         assert post(url, split) == {"predictions": ["46"]}
-        assert post(url, {"inputs": ["12+34="], "params": {"max_new_tokens": 1}}) == {"predictions": ["6"]}
+        assert post(url, {"inputs": {"prompt": ["12+34="]}, "params": {"max_new_tokens": 1}}) == {"predictions": ["6"]}
+        for bad in ({"inputs": 5}, {"inputs": ["12+34="]}, {"inputs": {"prompt": [5]}}, {"dataframe_records": [{"text": "1+2="}]}):
+            code, body = post_error(url, bad)  # never turned into the text "5": refused, naming the input
+            assert code == 400 and "prompt" in body, (bad, code, body)
         # under load: 50 requests from 4 threads at once, greedy and sampled batches, each answered like in-process predict
         previous = mlflow.get_tracking_uri()
         mlflow.set_tracking_uri(uri)
@@ -106,9 +126,11 @@ def test_mlflow_models_serve_answers_over_http(trained, tmp_path):
             mlflow.set_tracking_uri(previous)
         prompts = [f"{a}+{b}=" for a, b in zip(range(0, 100, 7), range(99, 0, -9))]
         requests = [
-            {"inputs": prompts[i % 5 : i % 5 + 6], "params": {"temperature": 0.8, "seed": i}} if i % 2 else {"inputs": prompts[i % 7 :]}
+            {"inputs": {"prompt": prompts[i % 5 : i % 5 + 6]}, "params": {"temperature": 0.8, "seed": i}}
+            if i % 2
+            else {"inputs": {"prompt": prompts[i % 7 :]}}
             for i in range(50)
         ]
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda r: post(url, r)["predictions"], requests))
-        assert answers == [model.predict(r["inputs"], params=r.get("params")) for r in requests]
+        assert answers == [model.predict(r["inputs"], params=r.get("params")) for r in requests]  # the same dict form in Python

@@ -152,3 +152,40 @@ def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(chromium, server, rem
         assert repr(child.data.metrics["val/loss"]) in value_row
         assert value_row.strip().endswith(child.data.params["model.d_model"])
     assert screenshot.stat().st_size > 10_000
+
+
+def test_mlflow_ui_opens_on_training_runs_with_datasets_and_shows_the_champion(chromium, server, remote_sweep):
+    """Issue 18's UI: the experiment opens on its runs (not the GenAI overview), the Dataset column names what each run
+    saw, and the registered model's page shows the `champion` and `sweep-<id>` aliases."""
+    from mlflow import MlflowClient
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    _, parents, children, _, _ = remote_sweep
+    parent = parents[0]
+    client = MlflowClient(url)
+    assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    aliases = client.get_registered_model("arithmetic").aliases
+    assert "champion" in aliases and any(a.startswith("sweep-") for a in aliases)
+    shots = {"runs": SCREENSHOTS / "mlflow_ui_datasets.png", "model": SCREENSHOTS / "mlflow_ui_champion.png"}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(**chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 2400, "height": 900})
+            page.set_default_timeout(60_000)
+            page.goto(f"{url}/#/experiments/{parent.info.experiment_id}", wait_until="load")  # no /runs: where the UI lands
+            page.get_by_text(parent.info.run_name, exact=True).wait_for()
+            name_cell = page.locator("[role=gridcell][col-id='attributes.`Run Name`']", has_text=parent.info.run_name)
+            name_cell.locator("button").first.click()
+            page.get_by_text("arithmetic/train").first.wait_for()  # the Dataset column
+            page.screenshot(path=str(shots["runs"]))
+            runs_text = page.inner_text("body")
+            page.goto(f"{url}/#/models/arithmetic", wait_until="load")
+            page.get_by_text("champion").first.wait_for()
+            page.screenshot(path=str(shots["model"]))
+            model_text = page.inner_text("body")
+        finally:
+            browser.close()
+    assert "arithmetic/train" in runs_text and all(c.info.run_name in runs_text for c in children)
+    assert "champion" in model_text and "sweep-" in model_text
+    assert all(shot.stat().st_size > 10_000 for shot in shots.values())

@@ -3,6 +3,7 @@
 mlm-compare experiment=arithmetic               # every run of the experiment
 mlm-compare experiment=arithmetic sweep=latest  # the newest sweep's child runs (report logged to its parent)
 mlm-compare sweep=<parent run id>
+mlm-compare experiment=cervantes dataset=<digest>   # only the runs that saw that dataset
 """
 
 import sys
@@ -25,7 +26,7 @@ def run(cfg: DictConfig) -> list[Path]:
     if cfg.sweep == "latest" and not cfg.experiment:
         raise ConfigError("sweep=latest needs the experiment. Fix: add experiment=NAME")
     parent = latest_sweep(uri, cfg.experiment) if cfg.sweep == "latest" else cfg.sweep
-    written = compare(uri, cfg.output_dir, experiment=cfg.experiment, parent_run_id=parent, max_runs=cfg.max_runs)
+    written = compare(uri, cfg.output_dir, experiment=cfg.experiment, parent_run_id=parent, max_runs=cfg.max_runs, dataset=cfg.dataset)
     if not written:
         raise ConfigError(f"no runs found for {'sweep ' + parent if parent else 'experiment ' + cfg.experiment} in {uri}")
     print(written[0].read_text())

@@ -1,8 +1,8 @@
 """`mlm-eval`: score a logged or registered model on its task, or on any text file.
 
-mlm-eval model=models:/arithmetic/latest                  # the test split the run held out
-mlm-eval model=models:/arithmetic/latest split=val
-mlm-eval model=models:/cervantes/latest data.path=FILE.txt  # loss, perplexity, bits per byte of a file
+mlm-eval model=models:/arithmetic@champion                  # the test split the run held out
+mlm-eval model=models:/arithmetic@champion split=val
+mlm-eval model=models:/cervantes@champion data.path=FILE.txt  # loss, perplexity, bits per byte of a file
 """
 
 import json

@@ -1,7 +1,7 @@
 """`mlm-export`: a logged or registered model as a Hugging Face folder (transformers) or a GGUF file (llama.cpp).
 
-mlm-export model=models:/cervantes/latest format=hf out=exported/cervantes
-mlm-export model=models:/tinystories_llama/latest format=gguf dtype=f16 out=exported/tinystories_gguf
+mlm-export model=models:/cervantes@champion format=hf out=exported/cervantes
+mlm-export model=models:/tinystories_llama@champion format=gguf dtype=f16 out=exported/tinystories_gguf
 """
 
 import logging

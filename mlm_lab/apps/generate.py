@@ -1,6 +1,6 @@
 """`mlm-generate`: complete prompts with a logged or registered model.
 
-mlm-generate model=models:/arithmetic/latest prompt="12+34="
+mlm-generate model=models:/arithmetic@champion prompt="12+34="
 """
 
 import sys

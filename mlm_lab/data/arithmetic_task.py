@@ -4,6 +4,8 @@ The runner only calls the task interface (`data/task.py`);
 everything arithmetic-specific lives here.
 """
 
+import hashlib
+import json
 import random
 
 import torch
@@ -135,6 +137,18 @@ class ArithmeticTask:
 
     def train_stats(self) -> dict[str, float]:
         return {}
+
+    def datasets(self) -> list[dict]:
+        """Each split as generated: digest the sha256 of the generator's settings, the seed and the split; source the
+        generator with its settings; profile the number of problems."""
+        settings = {**self.spec, "sizes": self.sizes, "seed": self.seed}
+        out = []
+        for split, context in (("train", "training"), ("val", "validation"), ("test", "test")):
+            digest = hashlib.sha256(json.dumps({**settings, "split": split}, sort_keys=True).encode()).hexdigest()
+            profile = {"problems": len(self.splits[split]), **{k: str(v) for k, v in self.spec.items()}}
+            out.append({"name": f"arithmetic/{split}", "digest": digest, "source": "mlm_lab.data.arithmetic", "settings": settings,
+                        "context": context, "profile": profile})  # fmt: skip
+        return out
 
     def tags(self) -> dict[str, str]:
         return {}  # the data is generated from the logged config and seed

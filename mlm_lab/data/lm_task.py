@@ -191,6 +191,28 @@ class LanguageModelingTask:
     def generation_defaults(self) -> dict:
         return dict(self.defaults)
 
+    def datasets(self) -> list[dict]:
+        """Each corpus's splits: digest the corpus fingerprint, source its first file or URL, profile its size in documents,
+        bytes and tokens (of this tokenizer)."""
+        contexts = {"train": "training", "val": "validation", "heldout": "heldout"}
+        out = []
+        for name, corpus in self.sources.items():
+            files = sorted(corpus.files)
+            for split, stream in self.streams[name].items():
+                documents = getattr(corpus, split)
+                profile = {
+                    "documents": len(documents),
+                    "bytes": sum(len(d.encode("utf-8")) for d in documents),
+                    "tokens": len(stream.tokens),
+                    "tokenizer_sha256": self.tokenizer_sha256,
+                    "corpus_sha256": corpus.fingerprint(),
+                    "files": {Path(p).name if "://" not in p else p: corpus.files[p] for p in files},
+                }
+                source = files[0] if files else name
+                out.append({"name": f"{name}/{split}", "digest": corpus.fingerprint(), "source": source, "context": contexts[split],
+                            "profile": profile})  # fmt: skip
+        return out
+
     def tags(self) -> dict[str, str]:
         """sha256 of every corpus file and of the tokenised text, so runs that saw the same data can be found."""
         tags = {"tokenizer.lossless": str(self.lossless).lower()}

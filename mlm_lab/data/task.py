@@ -64,6 +64,10 @@ class Task(Protocol):
     def tags(self) -> dict[str, str]:
         """Run tags that identify the data (corpus and file hashes)."""
 
+    def datasets(self) -> list[dict]:
+        """What the run saw, after setup: per split a dict with name, digest (a sha256), source (a path, a URL or a
+        generator), context (training, validation, test, heldout) and a profile; logged as MLflow datasets."""
+
     def memory_needs(self) -> tuple[MemoryNeed, ...]:
         """What `setup` will hold beyond the training batch, known before it runs (the runner checks the batch itself)."""
 

@@ -1,8 +1,19 @@
-"""README.md of an exported folder: what the model is, how its text must look, what it scored, where it came from."""
+"""README.md of an exported folder and of the registered model's folder: what the model is, how to call it, how its
+text must look, what it scored, where it came from."""
+
+import json
 
 from mlm_lab.export.source import Source
 
 USAGE = {
+    "mlflow": """```python
+import mlflow                                   # with mlm_lab installed (pip install mlm-lab)
+model = mlflow.pyfunc.load_model("{out}")
+print(model.predict({{"prompt": [{prompt!r}]}}, params={{"max_new_tokens": {new}}}))
+```
+or over HTTP: `mlflow models serve -m {out} --env-manager local -h 127.0.0.1 -p 5001`, then POST
+`{{"inputs": {{"prompt": [{prompt_json}]}}}}` to `http://127.0.0.1:5001/invocations`. To use it without mlm_lab,
+`mlm-export model={out} format=hf` (transformers) or `format=gguf` (llama.cpp).""",
     "hf": """```python
 from transformers import AutoModelForCausalLM, AutoTokenizer
 tok = AutoTokenizer.from_pretrained("{out}")
@@ -45,23 +56,25 @@ def model_card(source: Source, fmt: str, out: str, architecture: str, files: lis
     cfg = source.config
     task = (cfg.get("data") or {}).get("_target_", "?").rsplit(".", 1)[-1]
     metrics = {k: v for k, v in sorted(source.metrics.items()) if k.split("/")[0] in ("val", "test", "heldout")}
-    prompt = source.example_prompt
+    # the registered model takes plain prompts and applies the text format itself; other tools need the model's text
+    prompt = source.plain_prompt if fmt == "mlflow" else source.example_prompt
+    new = source.predictor.defaults.get("max_new_tokens") or 64
     lines = [
-        f"# {cfg.get('name', 'mlm_lab model')} ({architecture}, exported by mlm_lab)",
+        f"# {cfg.get('name', 'mlm_lab model')} ({architecture}, {'registered' if fmt == 'mlflow' else 'exported'} by mlm_lab)",
         "",
         f"A {source.predictor.model.num_parameters():,}-parameter {architecture} trained with mlm_lab "
         f"(task `{task}`, tokenizer `{source.predictor.tokenizer.kind}`, {source.predictor.tokenizer.vocab_size} ids).",
         "",
-        f"Source: `{source.uri}`" + (f", MLflow run `{source.run_id}`" if source.run_id else "") + ".",
+        f"Source: `{source.uri}`" + (f", MLflow run `{source.run_id}`" if source.run_id and source.run_id not in source.uri else "") + ".",
         "",
         f"Files: {', '.join(f'`{f}`' for f in files)}.",
         "",
         "## Use",
         "",
-        USAGE[fmt].format(out=out, prompt=prompt, new=source.predictor.defaults.get("max_new_tokens") or 64),
+        USAGE[fmt].format(out=out, prompt=prompt, prompt_json=json.dumps(prompt, ensure_ascii=False), new=new),
         "",
     ]
-    note = text_format_note(source.text_format)
+    note = text_format_note(source.text_format) if fmt != "mlflow" else ""
     if note:
         lines += [note, ""]
     if metrics:

@@ -20,12 +20,15 @@ class Source:
     metrics: dict = field(default_factory=dict)  # the run's final metrics, when the store has them
 
     @property
+    def plain_prompt(self) -> str:
+        """The run's first sample prompt as a user writes it (the registered model applies the text format itself)."""
+        prompts = (self.config.get("data") or {}).get("prompts") or []
+        return str(prompts[0]) if prompts else "12+34=" if "Arithmetic" in self.text_format.get("_target_", "") else "Once upon a time"
+
+    @property
     def example_prompt(self) -> str:
         """A prompt as the model must see it (the task's text format applied): the run's first sample prompt."""
-        prompts = (self.config.get("data") or {}).get("prompts") or []
-        arithmetic = "Arithmetic" in self.text_format.get("_target_", "")
-        prompt = str(prompts[0]) if prompts else "12+34=" if arithmetic else "Once upon a time"
-        return self.predictor.text_format.prompt_to_model(prompt)
+        return self.predictor.text_format.prompt_to_model(self.plain_prompt)
 
 
 def _from_checkpoint(path: Path) -> Source:

@@ -23,8 +23,24 @@ IGNORED_PARAMS = ("output_dir", "tracking.", "resume", "rerun")  # differ betwee
 SHOWN_METRICS = ("val/", "test/", "fresh/")  # final held-out metrics; per-length breakdowns (`_lenL`) stay in the runs
 
 
-def search(tracking_uri: str, experiment: str | None = None, parent_run_id: str | None = None, max_runs: int = 1000) -> pd.DataFrame:
-    """The runs to compare: the children of `parent_run_id`, else every run of `experiment` but sweep parents."""
+def dataset_filter(dataset: str | None) -> str:
+    """The search filter of the runs that logged a dataset whose digest starts with `dataset` ("" for None)."""
+    if not dataset:
+        return ""
+    from mlm_lab.errors import require
+    from mlm_lab.tracking.datasets import DIGEST_CHARS
+
+    digest = str(dataset).lower()
+    ok = all(c in "0123456789abcdef" for c in digest)
+    require(ok, "dataset", f"{dataset!r} is not a digest", "pass a dataset digest as the UI or mlm-compare shows it (hex digits)")
+    return f"dataset.digest LIKE '{digest[:DIGEST_CHARS]}%'"
+
+
+def search(
+    tracking_uri: str, experiment: str | None = None, parent_run_id: str | None = None, max_runs: int = 1000, dataset: str | None = None
+) -> pd.DataFrame:
+    """The runs to compare: the children of `parent_run_id`, else every run of `experiment` but sweep parents; with
+    `dataset`, only the runs that logged a dataset of that digest (or its first characters)."""
     import mlflow
 
     from mlm_lab.errors import ConfigError
@@ -37,12 +53,13 @@ def search(tracking_uri: str, experiment: str | None = None, parent_run_id: str 
             raise ConfigError(
                 f"sweep: run {parent_run_id} is not in the tracking store {tracking_uri}. Fix: pass a sweep's parent run id"
             ) from None
-        runs = mlflow.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=max_runs)
+        where = " and ".join(filter(None, [f"tags.mlflow.parentRunId = '{parent_run_id}'", dataset_filter(dataset)]))
+        runs = mlflow.search_runs([experiment_id], filter_string=where, max_results=max_runs)
     else:
         if mlflow.get_experiment_by_name(experiment) is None:
             names = sorted(e.name for e in mlflow.search_experiments())
             raise ConfigError(f"experiment: no experiment {experiment!r} in {tracking_uri} (it has {names}). Fix: experiment=NAME")
-        runs = mlflow.search_runs(experiment_names=[experiment], max_results=max_runs)
+        runs = mlflow.search_runs(experiment_names=[experiment], filter_string=dataset_filter(dataset), max_results=max_runs)
         if "tags.mlm_lab.role" in runs:
             runs = runs[runs["tags.mlm_lab.role"] != "sweep"]
         if "tags.eval.model" in runs:  # mlm-eval's scoring runs share the model's experiment
@@ -128,6 +145,25 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def champion_lines(client, runs: pd.DataFrame) -> list[str]:
+    """One line per model these runs registered: which version `champion` points at, its run and objective."""
+    from mlm_lab.tracking import champion
+
+    column = "params.tracking.register_as"
+    names = sorted({n for n in runs.get(column, pd.Series(dtype=str)).dropna() if n and n != "None"})
+    lines = []
+    for name in names:
+        best = champion.champion(client, name)
+        if best is not None:
+            value = best.tags.get(champion.VALUE_TAG, "?")
+            ours = " (one of these runs)" if best.run_id in set(runs["run_id"]) else ""
+            lines.append(
+                f"Champion: `models:/{name}@{champion.CHAMPION}` is version {best.version}, run {best.run_id}{ours}, "
+                f"{best.tags.get(champion.OBJECTIVE_TAG, 'objective')} = {value}"
+            )
+    return lines
+
+
 def write(runs: pd.DataFrame, tracking_uri: str, output_dir: str | Path, title: str) -> list[Path]:
     """comparison.md, comparison.csv and the plots under `output_dir`; returns the files written."""
     import mlflow
@@ -140,11 +176,12 @@ def write(runs: pd.DataFrame, tracking_uri: str, output_dir: str | Path, title: 
     if metric and metric in frame and frame[metric].notna().any():
         best = frame.iloc[0]
         header += f"; best {metric} ({direction}): {best[metric]:.6g}, run {best['run']} ({best['run_id']})"
+    client = mlflow.MlflowClient(tracking_uri)
+    header += "".join(f"\n\n{line}" for line in champion_lines(client, runs))
     (output_dir / "comparison.md").write_text(header + "\n\n" + markdown(frame))
     frame.to_csv(output_dir / "comparison.csv", index=False)
     written = [output_dir / "comparison.md", output_dir / "comparison.csv"]
 
-    client = mlflow.MlflowClient(tracking_uri)
     names = dict(zip(frame["run_id"], frame["run"]))
     for curve in dict.fromkeys(m for m in ("val/loss", metric) if m):  # the loss and the objective, once each
         histories = {f"{names[r]}": [(p.step, p.value) for p in client.get_metric_history(r, curve)] for r in frame["run_id"]}
@@ -163,12 +200,17 @@ def write(runs: pd.DataFrame, tracking_uri: str, output_dir: str | Path, title: 
 
 
 def compare(
-    tracking_uri: str, output_dir: str | Path, experiment: str | None = None, parent_run_id: str | None = None, max_runs: int = 1000
+    tracking_uri: str,
+    output_dir: str | Path,
+    experiment: str | None = None,
+    parent_run_id: str | None = None,
+    max_runs: int = 1000,
+    dataset: str | None = None,
 ) -> list[Path]:
     """Write the report for a sweep (logged to its parent run too) or an experiment; returns the files."""
     import mlflow
 
-    runs = search(tracking_uri, experiment, parent_run_id, max_runs)
+    runs = search(tracking_uri, experiment, parent_run_id, max_runs, dataset)
     if runs.empty:
         log.warning("no runs to compare in %s", parent_run_id or experiment)
         return []

@@ -39,6 +39,8 @@ class MlflowTracker:
     run_name: str | None = None  # MLflow run name; null lets MLflow pick one
     sweep_id: str | None = None  # multirun: the sweep's name; null derives it from the command, so a relaunch continues it
     flush_timeout: float = 60.0  # end of a run: seconds to wait for a failing store before leaving its writes in the journal
+    system_metrics: bool = True  # CPU, memory (and NVIDIA GPU with the gpu extra) as MLflow system metrics, sampled in a thread
+    system_metrics_interval: float = 10.0  # seconds between samples (bench/tracking_overhead.py measures the cost)
 
     keeps_runs = True  # a class attribute, not a setting: runs can be resumed, rerun and reloaded from the store
 
@@ -46,6 +48,8 @@ class MlflowTracker:
         require(bool(self.experiment), "tracking.experiment", "is empty", "set tracking.experiment to a name")
         require(self.register_as != "", "tracking.register_as", "is empty", "set a model name or null")
         require(self.flush_timeout >= 0, "tracking.flush_timeout", f"is {self.flush_timeout}", "set a number of seconds >= 0")
+        interval = self.system_metrics_interval
+        require(interval > 0, "tracking.system_metrics_interval", f"is {interval}", "set a number of seconds > 0, e.g. 10")
         self.run_id: str | None = None
         self.outbox: Outbox | None = None
         self._points: dict[str, list[tuple[int, float]]] = {}  # this process's metric points, for a store that is down
@@ -94,20 +98,26 @@ class MlflowTracker:
         mlflow.set_tracking_uri(self.resolved_uri)
         store.few_http_retries(self.resolved_uri)
         store.ensure_sqlite_store(self.resolved_uri)  # two runs opening a new sqlite store at once: created once
+        if self.system_metrics:
+            mlflow.system_metrics.set_system_metrics_sampling_interval(self.system_metrics_interval)
         if resume_run_id is None:
-            mlflow.set_experiment(self.experiment)
+            experiment = mlflow.set_experiment(self.experiment)
+            store.mark_model_training(mlflow.MlflowClient(), experiment)
             state = random.getstate()  # MLflow draws random run names from `random`, which the runner has seeded
             random.seed()
             try:
+                command = shlex.join(redact_overrides(sys.argv))
                 active = mlflow.start_run(
                     run_name=self.run_name,
                     parent_run_id=parent_run_id,
-                    tags={**git_state(), "command": shlex.join(redact_overrides(sys.argv)), **(tags or {})},
+                    # the UI's Source column shows mlflow.source.name: the command, not the path of the python binary
+                    tags={**git_state(), "command": command, "mlflow.source.name": command, **(tags or {})},
+                    log_system_metrics=self.system_metrics,
                 )
             finally:
                 random.setstate(state)
         else:
-            active = mlflow.start_run(run_id=resume_run_id)
+            active = mlflow.start_run(run_id=resume_run_id, log_system_metrics=self.system_metrics)
         self.run_id = active.info.run_id
         try:
             if resume_run_id is None:
@@ -237,11 +247,18 @@ class MlflowTracker:
         """Queue a local file as an artifact under `artifact_path`."""
         self.outbox.put({"op": "artifact", "path": str(Path(path).resolve()), "artifact_path": artifact_path})
 
+    def log_inputs(self, datasets: list[dict]) -> None:
+        """Queue what the run saw as MLflow datasets (a task's `datasets()`), each with its context."""
+        if datasets:
+            self.outbox.put({"op": "inputs", "datasets": datasets})
+
     def log_text(self, text: str, artifact_file: str) -> None:
         """Queue `text` as the artifact `artifact_file`."""
         self.outbox.put({"op": "text", "text": text, "artifact_file": artifact_file})
 
-    def log_model(self, model_dir: str | Path, input_example: list[str], prompts: list[str], expected: list[str], step: int) -> str | None:
+    def log_model(
+        self, model_dir: str | Path, input_example: list[str], prompts: list[str], expected: list[str], step: int, info: dict | None = None
+    ) -> str | None:
         """Log the exported folder as a pyfunc model of the run, not registered yet: its URI to check, then `register_version`.
 
         A version this run registered already after step `step` (a resumed run whose registration was cut short)
@@ -256,6 +273,7 @@ class MlflowTracker:
             "name": self.register_as,
             "check": {"prompts": prompts, "expected": expected},
             "step": step,
+            "version": info,  # the version's tags, description and objective (registry.register_version)
         }
         if self.caught_up():
             try:
@@ -273,7 +291,10 @@ class MlflowTracker:
             mlflow.set_tracking_uri(self.resolved_uri)
             check_reload(model_uri, prompts, expected)
 
-    def register_version(self, model_uri: str, step: int) -> str:
-        """Register the checked model, trained for `step` steps, as a version of `register_as`: `models:/NAME/VERSION`."""
+    def register_version(self, model_uri: str, step: int, info: dict | None = None) -> str:
+        """Register the checked model, trained for `step` steps, as a version of `register_as`: `models:/NAME/VERSION`.
+
+        `info` tags and describes it, and moves the `champion` alias to it when its objective beats the champion's.
+        """
         with held():
-            return register_version(model_uri, self.register_as, step)
+            return register_version(model_uri, self.register_as, step, info)

@@ -58,6 +58,9 @@ class NullTracker:
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         """Dropped."""
 
+    def log_inputs(self, datasets: list[dict]) -> None:
+        """Dropped."""
+
     def log_text(self, text: str, artifact_file: str) -> None:
         """Dropped."""
 
@@ -70,14 +73,16 @@ class NullTracker:
     def set_tags(self, tags: dict[str, str]) -> None:
         """Dropped."""
 
-    def log_model(self, model_dir: str | Path, input_example: list[str], prompts: list[str], expected: list[str], step: int) -> str | None:
+    def log_model(
+        self, model_dir: str | Path, input_example: list[str], prompts: list[str], expected: list[str], step: int, info: dict | None = None
+    ) -> str | None:
         """Nothing is logged or registered: None."""
         return None
 
     def check_reload(self, model_uri: str, prompts: list[str], expected: list[str]) -> None:
         """Never called: nothing was logged."""
 
-    def register_version(self, model_uri: str, step: int) -> str:
+    def register_version(self, model_uri: str, step: int, info: dict | None = None) -> str:
         """Never called: nothing was logged."""
         return model_uri
 

@@ -51,6 +51,10 @@ def send(client: MlflowClient, run_id: str, ops: list[dict], register=None) -> N
         client.log_text(run_id, ops[0]["text"], ops[0]["artifact_file"])
     elif kind == "artifact":
         client.log_artifact(run_id, ops[0]["path"], ops[0]["artifact_path"])
+    elif kind == "inputs":
+        from mlm_lab.tracking.datasets import dataset_inputs
+
+        client.log_inputs(run_id, datasets=dataset_inputs(ops[0]["datasets"]))
     elif kind == "register":
         register(run_id, ops[0])
     elif kind == "end":

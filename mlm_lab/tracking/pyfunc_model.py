@@ -11,6 +11,7 @@ only "unexpected error".
 
 import mlflow.pyfunc
 import numpy as np
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
@@ -110,7 +111,9 @@ class LanguageModelPyfunc(mlflow.pyfunc.PythonModel):
         self.model_dir = context.artifacts["model_dir"]
         self.predictor, self.config = load_model_dir(self.model_dir)
 
-    def predict(self, context, model_input, params=None):
+    # The type hint answers MLflow's "Add type hints to the `predict` method" warning: a DataFrame is what MLflow
+    # passes once the signature's `prompt` column is checked, and a hint it infers no schema from (the signature says it)
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
         try:
             return self._predict(model_input, params)
         except MlflowException:
@@ -126,8 +129,6 @@ class LanguageModelPyfunc(mlflow.pyfunc.PythonModel):
         stride = params.pop("stride", None)
         prompts = prompts_from_input(model_input)
         if mode == "score":
-            import pandas as pd
-
             rows = []
             for i, text in enumerate(prompts):
                 if not text:

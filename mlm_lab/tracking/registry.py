@@ -4,20 +4,27 @@ Logged first, loaded back from the store and checked against the trained model's
 registered: a version never exists for a model that failed its reload check.
 """
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from mlm_lab.errors import ConfigError
-from mlm_lab.tracking import lookup
+from mlm_lab.tracking import champion, lookup
 
+log = logging.getLogger(__name__)
 ENTRY = Path(__file__).with_name("pyfunc_entry.py")  # logged "from code": nothing is pickled
 PINNED = ("torch", "mlflow", "hydra-core", "omegaconf", "numpy", "pandas")  # what loading the model imports
+# one named string column: {"inputs": {"prompt": [...]}} and {"dataframe_records": [{"prompt": ...}]} over HTTP,
+# {"prompt": [...]} or a DataFrame in Python; anything else (a bare number, a list without the name) is refused
+# by MLflow's schema check with HTTP 400. Versions logged before issue 18 keep their unnamed column.
+INPUT = "prompt"
 SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("string")]),
+    inputs=Schema([ColSpec("string", INPUT)]),
     outputs=Schema([ColSpec("string")]),
     params=ParamSchema(
         [
@@ -62,7 +69,7 @@ def log_model(op: dict) -> str:
         python_model=str(ENTRY),
         artifacts={"model_dir": op["model_dir"]},
         signature=SIGNATURE,
-        input_example=op["input_example"],
+        input_example=pd.DataFrame({INPUT: op["input_example"]}),
         pip_requirements=requirements(),
     )
     return info.model_uri
@@ -86,11 +93,32 @@ def check_reload(model_uri: str, prompts: list[str], expected: list[str]) -> Non
         raise ReloadCheckFailed(f"{model_uri} reloaded answers {got} for {prompts}, but the trained model answered {expected}")
 
 
-def register_version(model_uri: str, name: str, step: int | None) -> str:
-    """Register a logged (and checked) model, trained for `step` steps, as a new version of `name`: `models:/NAME/VERSION`."""
+def register_version(model_uri: str, name: str, step: int | None, info: dict | None = None) -> str:
+    """Register a logged (and checked) model, trained for `step` steps, as a new version of `name`: `models:/NAME/VERSION`.
+
+    `info` (from the runner) tags and describes the version and says its objective, which moves `champion` to it
+    when it beats the current champion.
+    """
+    client = mlflow.MlflowClient()
     if model_uri.startswith(f"models:/{name}/"):
-        return model_uri  # registered by an earlier try of this run
-    return f"models:/{name}/{mlflow.register_model(model_uri, name, tags={STEP_TAG: str(step)}).version}"
+        uri = model_uri  # registered by an earlier try of this run: described and crowned again (both idempotent)
+    else:
+        uri = f"models:/{name}/{mlflow.register_model(model_uri, name, tags={STEP_TAG: str(step)}).version}"
+    if info:
+        version = uri.rsplit("/", 1)[1]
+        champion.describe(client, name, version, info)
+        if champion.crown(client, name, version, info.get("value"), info.get("direction", "minimize")):
+            log.info("%s is the champion: models:/%s@%s", uri, name, champion.CHAMPION)
+        else:
+            best = champion.champion(client, name)
+            log.info(
+                "%s does not beat the champion (version %s); models:/%s@%s stays",
+                uri,
+                best.version if best else "?",
+                name,
+                champion.CHAMPION,
+            )
+    return uri
 
 
 def register_into(run_id: str, op: dict) -> str:
@@ -105,7 +133,7 @@ def register_into(run_id: str, op: dict) -> str:
         logged = log_model(op)
     if op.get("check"):
         check_reload(logged, op["check"]["prompts"], op["check"]["expected"])
-    return register_version(logged, op["name"], op.get("step"))
+    return register_version(logged, op["name"], op.get("step"), op.get("version"))
 
 
 def load_registered(uri: str, tracking_uri: str | None = None):

@@ -95,3 +95,13 @@ def ensure_sqlite_store(uri: str) -> None:
 
     with store_lock(uri):
         mlflow.MlflowClient(uri).search_experiments(max_results=1)
+
+
+EXPERIMENT_KIND = "mlflow.experimentKind"  # MLflow 3's UI opens an experiment on the page its kind calls for
+MODEL_TRAINING = "custom_model_development"  # Training runs, not the GenAI overview
+
+
+def mark_model_training(client, experiment) -> None:
+    """Tag `experiment` (an Experiment) as model training, unless someone chose its kind already."""
+    if EXPERIMENT_KIND not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)

@@ -177,6 +177,7 @@ def find_or_create_parent(client, uri: str, experiment_name: str, config: DictCo
     sid = sweep_id(config)
     experiment = client.get_experiment_by_name(experiment_name)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(experiment_name)
+    store.mark_model_training(client, client.get_experiment(experiment_id))
     found = client.search_runs(
         [experiment_id], filter_string=f"tags.`{SWEEP_TAG}` = '{sid}' and tags.`mlm_lab.role` = 'sweep'", max_results=1
     )
@@ -194,6 +195,7 @@ def find_or_create_parent(client, uri: str, experiment_name: str, config: DictCo
             SWEEP_TAG: sid,
             "mlm_lab.role": "sweep",
             "command": shlex.join(redact_overrides(sys.argv)),
+            "mlflow.source.name": shlex.join(redact_overrides(sys.argv)),
             "sweeper": str(config.hydra.sweeper.get("_target_", "")),
             "launcher": str(config.hydra.launcher.get("_target_", "")),
             "sweep_dir": str(config.hydra.sweep.dir),
@@ -231,6 +233,7 @@ def close_parent(sweep: Sweep, config: DictConfig) -> None:
             client.set_tag(sweep.parent_run_id, "best_overrides", best.data.tags.get(OVERRIDES_TAG, ""))
             client.log_metric(sweep.parent_run_id, f"best/{objective}", best.data.metrics[objective])
             log.info("sweep %s: best run %s, %s = %.6g", sweep.sweep_id, best.info.run_id, objective, best.data.metrics[objective])
+            alias_best_version(client, sweep, best)
         compare(sweep.tracking_uri, Path(str(config.hydra.sweep.dir)) / "comparison", parent_run_id=sweep.parent_run_id)
     except Exception as e:  # the jobs' runs are complete; a failed summary must not leave the parent RUNNING
         log.exception("sweep %s: the summary failed", sweep.sweep_id)
@@ -238,6 +241,25 @@ def close_parent(sweep: Sweep, config: DictConfig) -> None:
     if "error" in client.get_run(sweep.parent_run_id).data.tags:  # from an earlier, interrupted launch of this sweep
         client.delete_tag(sweep.parent_run_id, "error")
     client.set_terminated(sweep.parent_run_id, status="FINISHED")
+
+
+def alias_best_version(client, sweep: Sweep, best) -> None:
+    """Point `sweep-<id>` at the best child's registered version; name it and the champion on the parent."""
+    from mlm_lab.tracking import champion
+
+    name = best.data.params.get("tracking.register_as")
+    versions = champion.versions_of_run(client, name, best.info.run_id) if name and name != "None" else []
+    if not versions:
+        return
+    version = str(max(int(v.version) for v in versions))
+    alias = champion.alias_name(f"sweep-{sweep.sweep_id}")
+    client.set_registered_model_alias(name, alias, version)
+    crowned = champion.champion(client, name)
+    client.set_tag(sweep.parent_run_id, "best_model", f"models:/{name}@{alias}")
+    if crowned is not None:
+        client.set_tag(sweep.parent_run_id, "champion", f"models:/{name}@{champion.CHAMPION} (version {crowned.version})")
+    log.info("sweep %s: models:/%s@%s is version %s; the champion is version %s", sweep.sweep_id, name, alias, version,
+             crowned.version if crowned else "none")  # fmt: skip
 
 
 def finished_child(client, sweep: Sweep, overrides: str):

@@ -55,6 +55,10 @@ class Tracker(Protocol):
         """Record metric values at `step`."""
         ...
 
+    def log_inputs(self, datasets: list[dict]) -> None:
+        """Record what the run saw (a task's `datasets()`: name, digest, source, context, profile) as datasets."""
+        ...
+
     def log_text(self, text: str, artifact_file: str) -> None:
         """Record `text` as the artifact `artifact_file`."""
         ...
@@ -79,7 +83,9 @@ class Tracker(Protocol):
         """(step, value) points of each metric of the active run."""
         ...
 
-    def log_model(self, model_dir: str | Path, input_example: list[str], prompts: list[str], expected: list[str], step: int) -> str | None:
+    def log_model(
+        self, model_dir: str | Path, input_example: list[str], prompts: list[str], expected: list[str], step: int, info: dict | None = None
+    ) -> str | None:
         """Log the exported model folder to the run, unregistered: its URI (None when nothing is logged now)."""
         ...
 
@@ -87,7 +93,7 @@ class Tracker(Protocol):
         """Load `model_uri` from the store alone; raise unless it answers `prompts` with `expected`."""
         ...
 
-    def register_version(self, model_uri: str, step: int) -> str:
+    def register_version(self, model_uri: str, step: int, info: dict | None = None) -> str:
         """Register a logged, checked model: `models:/NAME/VERSION`."""
         ...
 
