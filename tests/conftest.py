@@ -192,6 +192,25 @@ def wait_for_http(url: str, server: subprocess.Popen, timeout: float = 180) -> N
             time.sleep(1)
 
 
+def stop_group(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM to the process's group, SIGKILL to what is left after `timeout` seconds."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=timeout)
+            os.killpg(process.pid, signal.SIGKILL)  # children that outlived the server
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        return
+
+
 @contextlib.contextmanager
 def mlflow_server(root: Path):
     """A real `mlflow server` on 127.0.0.1 with its own sqlite backend store and artifact root in `root`; yields its URL."""
@@ -203,14 +222,14 @@ def mlflow_server(root: Path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: the server's job consumers (huey, MLflow 3.x) end with it
     )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/health", process)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_group(process)
 
 
 # `mlflow models serve` runs `uvicorn` from PATH: this interpreter's scripts first, for a virtualenv not activated

@@ -114,7 +114,8 @@ def test_mlflow_models_serve_answers_over_http(trained, tmp_path):
         split = {"dataframe_split": {"columns": ["prompt"], "data": [["12+34="]]}}
         assert post(url, split) == {"predictions": ["46"]}
         assert post(url, {"inputs": {"prompt": ["12+34="]}, "params": {"max_new_tokens": 1}}) == {"predictions": ["6"]}
-        for bad in ({"inputs": 5}, {"inputs": ["12+34="]}, {"inputs": {"prompt": [5]}}, {"dataframe_records": [{"text": "1+2="}]}):
+        assert post(url, {"inputs": ["12+34="]}) == {"predictions": ["46"]}  # the server maps a list onto the one column
+        for bad in ({"inputs": 5}, {"inputs": {"prompt": [5]}}, {"dataframe_records": [{"text": "1+2="}]}, {"inputs": [5]}):
             code, body = post_error(url, bad)  # never turned into the text "5": refused, naming the input
             assert code == 400 and "prompt" in body, (bad, code, body)
         # under load: 50 requests from 4 threads at once, greedy and sampled batches, each answered like in-process predict

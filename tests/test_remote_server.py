@@ -115,6 +115,16 @@ def chromium() -> dict:
     return {}
 
 
+def shown(page, text: str, on_failure: Path, exact: bool = True) -> None:
+    """Wait for `text` on the page; a timeout keeps a screenshot of what the page showed instead."""
+    try:
+        page.get_by_text(text, exact=exact).first.wait_for()
+    except Exception:
+        on_failure.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(on_failure))
+        raise
+
+
 def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(chromium, server, remote_sweep):  # no browser: fail before the sweep
     from playwright.sync_api import sync_playwright
 
@@ -129,7 +139,7 @@ def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(chromium, server, rem
             page = browser.new_page(viewport={"width": 2400, "height": 900})
             page.set_default_timeout(60_000)
             page.goto(f"{url}/#/experiments/{parent.info.experiment_id}/runs", wait_until="load")
-            page.get_by_text(parent.info.run_name, exact=True).wait_for()
+            shown(page, parent.info.run_name, SCREENSHOTS / "mlflow_ui_sweep_failed.png")
             # what the README tells a user to do: show val/loss and the swept param as columns, expand the sweep
             page.get_by_role("button", name="Columns").click()
             for column in ("val/loss", "model.d_model"):
@@ -155,7 +165,7 @@ def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(chromium, server, rem
 
 
 def test_mlflow_ui_opens_on_training_runs_with_datasets_and_shows_the_champion(chromium, server, remote_sweep):
-    """Issue 18's UI: the experiment opens on its runs (not the GenAI overview), the Dataset column names what each run
+    """Issue 18's UI: the experiment is tagged as model training, the runs table's Dataset column names what each run
     saw, and the registered model's page shows the `champion` and `sweep-<id>` aliases."""
     from mlflow import MlflowClient
     from playwright.sync_api import sync_playwright
@@ -173,15 +183,15 @@ def test_mlflow_ui_opens_on_training_runs_with_datasets_and_shows_the_champion(c
         try:
             page = browser.new_page(viewport={"width": 2400, "height": 900})
             page.set_default_timeout(60_000)
-            page.goto(f"{url}/#/experiments/{parent.info.experiment_id}", wait_until="load")  # no /runs: where the UI lands
-            page.get_by_text(parent.info.run_name, exact=True).wait_for()
+            page.goto(f"{url}/#/experiments/{parent.info.experiment_id}/runs", wait_until="load")
+            shown(page, parent.info.run_name, SCREENSHOTS / "mlflow_ui_datasets_failed.png")
             name_cell = page.locator("[role=gridcell][col-id='attributes.`Run Name`']", has_text=parent.info.run_name)
             name_cell.locator("button").first.click()
-            page.get_by_text("arithmetic/train").first.wait_for()  # the Dataset column
+            shown(page, "arithmetic/train (", SCREENSHOTS / "mlflow_ui_datasets_failed.png", exact=False)  # the Dataset column
             page.screenshot(path=str(shots["runs"]))
             runs_text = page.inner_text("body")
             page.goto(f"{url}/#/models/arithmetic", wait_until="load")
-            page.get_by_text("champion").first.wait_for()
+            shown(page, "champion", SCREENSHOTS / "mlflow_ui_champion_failed.png", exact=False)
             page.screenshot(path=str(shots["model"]))
             model_text = page.inner_text("body")
         finally:

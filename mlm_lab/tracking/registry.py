@@ -12,6 +12,7 @@ import mlflow
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import AnyType
 
 from mlm_lab.errors import ConfigError
 from mlm_lab.tracking import champion, lookup
@@ -19,12 +20,14 @@ from mlm_lab.tracking import champion, lookup
 log = logging.getLogger(__name__)
 ENTRY = Path(__file__).with_name("pyfunc_entry.py")  # logged "from code": nothing is pickled
 PINNED = ("torch", "mlflow", "hydra-core", "omegaconf", "numpy", "pandas")  # what loading the model imports
-# one named string column: {"inputs": {"prompt": [...]}} and {"dataframe_records": [{"prompt": ...}]} over HTTP,
-# {"prompt": [...]} or a DataFrame in Python; anything else (a bare number, a list without the name) is refused
-# by MLflow's schema check with HTTP 400. Versions logged before issue 18 keep their unnamed column.
+# One named column: {"inputs": {"prompt": [...]}} and {"dataframe_records": [{"prompt": ...}]} over HTTP, {"prompt":
+# [...]} or a DataFrame in Python; without the name MLflow's schema check refuses (HTTP 400). Its values must be
+# strings, which `predict` checks (400 naming the value otherwise): declared as "string", MLflow's HTTP parser would
+# turn {"inputs": {"prompt": [5]}} into the prompt "5" before predict could see it. Versions logged before issue 18
+# keep their unnamed string column.
 INPUT = "prompt"
 SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("string", INPUT)]),
+    inputs=Schema([ColSpec(AnyType(), INPUT)]),
     outputs=Schema([ColSpec("string")]),
     params=ParamSchema(
         [
