@@ -177,6 +177,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def server_output(path: Path):
+    """A file for a server's output. Never a pipe nobody reads: a server blocks on its log once the pipe's 64 KiB fill
+    (MLflow 3's server logs every job-queue poll), and then answers nothing."""
+    return open(path, "w")  # noqa: SIM115 (closed with the server)
+
+
+def server_log(server: subprocess.Popen) -> str:
+    name = getattr(server, "log_path", None)
+    return Path(name).read_text(errors="replace") if name and Path(name).is_file() else ""
+
+
 def wait_for_http(url: str, server: subprocess.Popen, timeout: float = 180) -> None:
     """Poll `url` until it answers 200; fail with the server's output if it exits or the time runs out."""
     deadline = time.time() + timeout
@@ -187,7 +198,7 @@ def wait_for_http(url: str, server: subprocess.Popen, timeout: float = 180) -> N
                     return
         except OSError:
             if server.poll() is not None or time.time() > deadline:
-                output = server.stdout.read()[-3000:] if server.poll() is not None and server.stdout else "timeout"
+                output = server_log(server)[-3000:] if server.poll() is not None else "timeout"
                 pytest.fail(f"server at {url} did not come up: {output}")
             time.sleep(1)
 
@@ -216,20 +227,23 @@ def mlflow_server(root: Path):
     """A real `mlflow server` on 127.0.0.1 with its own sqlite backend store and artifact root in `root`; yields its URL."""
     port = free_port()
     args = ["--backend-store-uri", f"sqlite:///{root / 'backend.db'}", "--artifacts-destination", str(root / "artifacts")]
+    output = server_output(root / "server.log")
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", *args, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         cwd=root,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own process group: the server's job consumers (huey, MLflow 3.x) end with it
     )
+    process.log_path = output.name
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/health", process)
         yield url
     finally:
         stop_group(process)
+        output.close()
 
 
 # `mlflow models serve` runs `uvicorn` from PATH: this interpreter's scripts first, for a virtualenv not activated
@@ -240,21 +254,24 @@ VENV_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("P
 def models_serve(model_uri: str, tracking_uri: str, cwd: Path, env: dict | None = None):
     """A real `mlflow models serve` of `model_uri` on 127.0.0.1; yields its /invocations URL."""
     port = free_port()
+    output = server_output(Path(cwd) / f"models_serve_{port}.log")
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
         + ["-h", "127.0.0.1", "-p", str(port)],
         cwd=cwd,
         env={**os.environ, "PATH": VENV_PATH, "MLFLOW_TRACKING_URI": tracking_uri, **(env or {})},
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    server.log_path = output.name
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ping", server)
         yield f"http://127.0.0.1:{port}/invocations"
     finally:
         server.terminate()
         server.wait(timeout=30)
+        output.close()
 
 
 def runs_of(uri: str, experiment: str = "arithmetic"):

@@ -85,7 +85,7 @@ MODEL_CASES = [
     (
         "no-such-alias",
         ["model=models:/arithmetic@nosuchalias"],
-        ["model=models:/arithmetic@nosuchalias: 'arithmetic' has no alias 'nosuchalias' (aliases: none)", "Fix:"],
+        ["model=models:/arithmetic@nosuchalias: 'arithmetic' has no alias 'nosuchalias' (aliases: champion -> 1)", "Fix:"],
     ),
     (
         "unknown-run",

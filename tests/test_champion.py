@@ -24,6 +24,7 @@ def info(value: float, direction: str = "maximize") -> dict:
 def versions(client, name: str, n: int) -> list[str]:
     """`n` real versions of `name` in the store, each from its own run (what the register path finds)."""
     client.create_registered_model(name)
+    mlflow.set_experiment(f"champion_{name}")  # this store's own experiment (another test may have left one active)
     uris = []
     for _ in range(n):
         with mlflow.start_run() as run:

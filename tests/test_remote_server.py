@@ -126,11 +126,18 @@ def shown(page, text: str, on_failure: Path, exact: bool = True) -> None:
 
 
 def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(chromium, server, remote_sweep):  # no browser: fail before the sweep
+    from mlflow import MlflowClient
     from playwright.sync_api import sync_playwright
 
     url, _ = server
     _, parents, children, _, _ = remote_sweep
     parent = parents[0]
+    # issue 18: the experiment is tagged as model training; the sweep's best version has its alias beside `champion`
+    client = MlflowClient(url)
+    assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    aliases = client.get_registered_model("arithmetic").aliases
+    assert "champion" in aliases and any(a.startswith("sweep-") for a in aliases)
+    shots = {"datasets": SCREENSHOTS / "mlflow_ui_datasets.png", "champion": SCREENSHOTS / "mlflow_ui_champion.png"}
     screenshot = SCREENSHOTS / "mlflow_ui_sweep.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -151,6 +158,13 @@ def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(chromium, server, rem
                 page.get_by_text(child.info.run_name, exact=True).wait_for()
             page.screenshot(path=str(screenshot))
             rows = page.locator("[role=row]").all_inner_texts()
+            # the Dataset column names what each child saw; the registered model's page shows its aliases
+            shown(page, "arithmetic/train (", SCREENSHOTS / "mlflow_ui_datasets_failed.png", exact=False)
+            page.screenshot(path=str(shots["datasets"]))
+            page.goto(f"{url}/#/models/arithmetic", wait_until="load")
+            shown(page, "champion", SCREENSHOTS / "mlflow_ui_champion_failed.png", exact=False)
+            page.screenshot(path=str(shots["champion"]))
+            model_text = page.inner_text("body")
         finally:
             browser.close()
     # ag-grid renders the pinned name column and the scrolling columns as separate rows, in the same order
@@ -161,41 +175,5 @@ def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(chromium, server, rem
         child = next(c for c in children if c.info.run_name in name_row)
         assert repr(child.data.metrics["val/loss"]) in value_row
         assert value_row.strip().endswith(child.data.params["model.d_model"])
-    assert screenshot.stat().st_size > 10_000
-
-
-def test_mlflow_ui_opens_on_training_runs_with_datasets_and_shows_the_champion(chromium, server, remote_sweep):
-    """Issue 18's UI: the experiment is tagged as model training, the runs table's Dataset column names what each run
-    saw, and the registered model's page shows the `champion` and `sweep-<id>` aliases."""
-    from mlflow import MlflowClient
-    from playwright.sync_api import sync_playwright
-
-    url, _ = server
-    _, parents, children, _, _ = remote_sweep
-    parent = parents[0]
-    client = MlflowClient(url)
-    assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
-    aliases = client.get_registered_model("arithmetic").aliases
-    assert "champion" in aliases and any(a.startswith("sweep-") for a in aliases)
-    shots = {"runs": SCREENSHOTS / "mlflow_ui_datasets.png", "model": SCREENSHOTS / "mlflow_ui_champion.png"}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(**chromium, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 2400, "height": 900})
-            page.set_default_timeout(60_000)
-            page.goto(f"{url}/#/experiments/{parent.info.experiment_id}/runs", wait_until="load")
-            shown(page, parent.info.run_name, SCREENSHOTS / "mlflow_ui_datasets_failed.png")
-            name_cell = page.locator("[role=gridcell][col-id='attributes.`Run Name`']", has_text=parent.info.run_name)
-            name_cell.locator("button").first.click()
-            shown(page, "arithmetic/train (", SCREENSHOTS / "mlflow_ui_datasets_failed.png", exact=False)  # the Dataset column
-            page.screenshot(path=str(shots["runs"]))
-            runs_text = page.inner_text("body")
-            page.goto(f"{url}/#/models/arithmetic", wait_until="load")
-            shown(page, "champion", SCREENSHOTS / "mlflow_ui_champion_failed.png", exact=False)
-            page.screenshot(path=str(shots["model"]))
-            model_text = page.inner_text("body")
-        finally:
-            browser.close()
-    assert "arithmetic/train" in runs_text and all(c.info.run_name in runs_text for c in children)
+    assert screenshot.stat().st_size > 10_000 and all(shot.stat().st_size > 10_000 for shot in shots.values())
     assert "champion" in model_text and "sweep-" in model_text
-    assert all(shot.stat().st_size > 10_000 for shot in shots.values())
