@@ -304,6 +304,23 @@ def trained(tmp_path_factory):
     return workdir, uri
 
 
+def train_runs(workdir: Path, runs: dict[str, list[str]]) -> str:
+    """Train and register each run (name -> overrides) in this process into a fresh sqlite store in `workdir`, each
+    with its own output folder `workdir/NAME`; returns the store's URI."""
+    from mlm_lab.runner import train
+
+    uri = sqlite_uri(workdir)
+    previous = Path.cwd()
+    os.chdir(workdir)  # MLflow puts a sqlite store's artifacts in ./mlruns
+    try:
+        for name, overrides in runs.items():
+            overrides = [*overrides, f"tracking.uri={uri}"]
+            train(compose_config([*overrides, f"output_dir={workdir / name}"]), overrides=overrides)
+    finally:
+        os.chdir(previous)
+    return uri
+
+
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory):
     """Two 10-step arithmetic runs (d_model 32 and 64), trained in this process into a fresh sqlite store and

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config, local_data, run_cli, sqlite_uri
+from conftest import compose_config, local_data, run_cli, train_runs
 
 pytestmark = pytest.mark.slow
 
@@ -64,19 +64,9 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
     """The four runs, trained and registered as ex_<arch> in one sqlite store; returns (workdir, tracking uri)."""
-    from mlm_lab.runner import train
-
     workdir = tmp_path_factory.mktemp("export_runs")
-    uri = sqlite_uri(workdir)
-    previous = Path.cwd()
-    os.chdir(workdir)
-    try:
-        for arch, overrides in RUNS.items():
-            overrides = [*overrides, *([] if arch == "gpt2" else TEXT), *COMMON, f"name=ex_{arch}", f"tracking.uri={uri}"]
-            train(compose_config([*overrides, f"output_dir={workdir / arch}"]), overrides=overrides)
-    finally:
-        os.chdir(previous)
-    return workdir, uri
+    runs = {arch: [*overrides, *([] if arch == "gpt2" else TEXT), *COMMON, f"name=ex_{arch}"] for arch, overrides in RUNS.items()}
+    return workdir, train_runs(workdir, runs)
 
 
 def export(workdir: Path, uri: str, arch: str, fmt: str = "hf", name: str = "") -> Path:

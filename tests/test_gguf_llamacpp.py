@@ -7,12 +7,9 @@ Marked `interop`: building llama.cpp takes 10-25 minutes on 2 cores, so `python 
 the install, never skips.
 """
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
-from conftest import compose_config, local_data, run_cli, sqlite_uri
+from conftest import local_data, run_cli, train_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
@@ -48,19 +45,8 @@ def llama_cpp():
 
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
-    from mlm_lab.runner import train
-
     workdir = tmp_path_factory.mktemp("gguf_runs")
-    uri = sqlite_uri(workdir)
-    previous = Path.cwd()
-    os.chdir(workdir)
-    try:
-        for arch, extra in RUNS.items():
-            overrides = [*BASE, *extra, f"name=gguf_{arch}", f"tracking.uri={uri}"]
-            train(compose_config([*overrides, f"output_dir={workdir / arch}"]), overrides=overrides)
-    finally:
-        os.chdir(previous)
-    return workdir, uri
+    return workdir, train_runs(workdir, {arch: [*BASE, *extra, f"name=gguf_{arch}"] for arch, extra in RUNS.items()})
 
 
 @pytest.mark.parametrize("arch", RUNS)
