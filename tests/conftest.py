@@ -48,6 +48,18 @@ SMALL = [
     "hardware=cpu",
 ]
 
+# A small text model trained on CPU in fp32 (no dropout): the export tests compare it with other tools' outputs.
+SMALL_TEXT = [
+    "tokenizer.vocab_size=512",
+    "model.d_model=48",
+    "model.n_layers=2",
+    "model.n_heads=4",
+    "model.context_length=64",
+    "model.dropout=0.0",
+    "data.batch_size=16",
+    "hardware.precision=fp32",
+]
+
 # Tiny jobs: a 1-layer model, 10 steps; the sweep machinery is what is tested.
 TINY = [
     "data.high=99",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config, local_data, run_cli, train_runs
+from conftest import SMALL_TEXT, compose_config, local_data, run_cli, train_runs
 
 pytestmark = pytest.mark.slow
 
@@ -24,17 +24,7 @@ RUNS = {
     "llama": ["experiment=tinystories", "model=llama", "model.n_kv_heads=2", *local_data("tinystories")],
     "mixtral": ["experiment=tinystories", "model=mixtral", "tokenizer=bytelevel_bpe", *local_data("tinystories")],
 }
-TEXT = [
-    "tokenizer.vocab_size=512",
-    "model.d_model=48",
-    "model.n_layers=2",
-    "model.n_heads=4",
-    "model.context_length=64",
-    "model.dropout=0.0",
-    "data.batch_size=16",
-    "trainer.max_steps=60",
-    "hardware.precision=fp32",
-]
+TEXT = [*SMALL_TEXT, "trainer.max_steps=60"]
 COMMON = ["trainer.eval_every=1000", "trainer.log_every=50", "hardware=cpu", "trainer.log_checkpoints=false"]
 PROMPTS = {"gpt2": ["12+34=", "7+805=", "999+1="], "modern": ["En un lugar", "Sancho"], "llama": ["Once upon a time", "Lily"]}
 PROMPTS["mixtral"] = PROMPTS["llama"]

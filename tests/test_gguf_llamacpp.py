@@ -9,24 +9,17 @@ the install, never skips.
 
 import pytest
 import torch
-from conftest import local_data, run_cli, train_runs
+from conftest import SMALL_TEXT, local_data, run_cli, train_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
 BASE = [
     "experiment=tinystories",
     *local_data("tinystories"),
-    "tokenizer.vocab_size=512",
-    "model.d_model=48",
-    "model.n_layers=2",
-    "model.n_heads=4",
-    "model.context_length=64",
-    "model.dropout=0.0",
-    "data.batch_size=16",
+    *SMALL_TEXT,
     "trainer.max_steps=80",
     "trainer.eval_every=1000",
     "hardware=cpu",
-    "hardware.precision=fp32",
     "trainer.log_checkpoints=false",
 ]
 RUNS = {"llama": ["model=llama", "model.n_kv_heads=2"], "modern": ["model=modern"], "mixtral": ["model=mixtral"]}
