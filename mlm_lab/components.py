@@ -22,6 +22,7 @@ from mlm_lab.models.builders import planned_config
 from mlm_lab.models.loading import load_weights
 from mlm_lab.models.transformer import Transformer
 from mlm_lab.predictor import Predictor
+from mlm_lab.resume import fetch_logged, is_logged_model
 from mlm_lab.tokenizers import tokenizer_from_state
 from mlm_lab.tracking import sweep as sweep_lib
 from mlm_lab.tracking.null_tracker import NullTracker
@@ -165,7 +166,11 @@ def build_components(cfg: DictConfig, checkpoint: dict | None = None, tracker=No
     check_optimizer(cfg.optimizer)
     schedule = build(cfg.scheduler, "scheduler")
     dist = init_distributed(hardware)
-    tracker = (tracker or build(cfg.tracking, "tracking")) if dist.is_main else NullTracker()
+    tracker = tracker or build(cfg.tracking, "tracking")
+    init_from = trainer.init_from
+    if checkpoint is None and is_logged_model(init_from):  # fetched (by every rank) before any data is read
+        init_from = fetch_logged(init_from, tracker, "trainer.init_from")[0]
+    tracker = tracker if dist.is_main else NullTracker()
     generator = seed_everything(cfg.seed, dist.rank)
     if checkpoint is None and is_hf_ref(trainer.init_from):  # the folder's architecture and ids replace the command's
         cfg = imported_config(cfg, trainer.init_from)
@@ -175,7 +180,7 @@ def build_components(cfg: DictConfig, checkpoint: dict | None = None, tracker=No
     check_monitors(trainer, schedule, task)
     model = build_model(cfg.model, tokenizer, task, hardware)
     if trainer.init_from and checkpoint is None:
-        init_weights(model, trainer.init_from, trainer.init_include)
+        init_weights(model, str(init_from), trainer.init_include)
     optimizer = build(cfg.optimizer, "optimizer")(model)
     schedule.bind(optimizer)
     log.info("model: %s, %d parameters, on %s", type(model).__name__, model.num_parameters(), hardware.torch_device)

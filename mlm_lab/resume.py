@@ -1,4 +1,4 @@
-"""`mlm-train resume=<run id | checkpoint | folder>`: find the checkpoint and rebuild the run's own config.
+"""`mlm-train resume=<run id | checkpoint | folder | models:/m-...>`: find the checkpoint and rebuild the run's own config.
 
 A resumed run is the same run: its config comes from the checkpoint, and the command line may
 change only how it runs (the `trainer` budget, `hardware`, `tracking`, where things are written), never what
@@ -18,6 +18,7 @@ from mlm_lab.training.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+LOGGED_MODEL = re.compile(r"^models:/m-[0-9a-f]{32}$")
 CHANGEABLE = ("trainer", "hardware", "tracking", "output_dir", "cache_dir", "resume")
 STORE_FIX = "Fix: set tracking.uri to the store that holds the run, or pass the checkpoint file itself"
 
@@ -30,8 +31,35 @@ def changeable(key: str) -> bool:
     return key.startswith("hydra.") or any(key == c or key.startswith(c + ".") for c in CHANGEABLE)
 
 
+def is_logged_model(ref) -> bool:
+    return bool(ref) and str(ref).startswith("models:/")
+
+
+def fetch_logged(ref: str, tracker, key: str) -> tuple[Path, dict[str, str]]:
+    """(The checkpoint file of logged model `models:/m-...`, its tags), fetched from the store; refused by name otherwise."""
+    if not LOGGED_MODEL.match(ref):
+        raise ConfigError(
+            f"{key}: {ref!r} is not a logged checkpoint. Fix: pass models:/m-<32 hex digits>, a model id the run's Models tab "
+            "or search_logged_models lists (a registered model, models:/NAME@alias, is for mlm-generate and mlm-eval)"
+        )
+    try:
+        return tracker.fetch_checkpoint(ref, tempfile.mkdtemp(prefix="mlm_lab_logged_"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"{key}: cannot fetch {ref}: {e}. Fix: set tracking.uri to the store that holds it") from None
+
+
 def find_checkpoint(ref: str, tracker) -> Path:
-    """A checkpoint file as given, `final.pt` (else `latest.pt`) in a folder, or the newest checkpoint of an MLflow run."""
+    """A checkpoint file as given, `final.pt` (else `latest.pt`) in a folder, the newest checkpoint of an MLflow run,
+    or a checkpoint logged as a model (`models:/m-...`, a full one: best checkpoints hold weights unless log_best=full)."""
+    if is_logged_model(ref):
+        path, tags = fetch_logged(ref, tracker, "resume")
+        if tags.get("mlm_lab.state") != "full":
+            raise ConfigError(
+                f"resume: {ref} holds the weights of a best checkpoint, not its training state (trainer.log_best=weights). "
+                f"Fix: start a new run from them with trainer.init_from={ref}, resume the run itself (resume=<its run id>), "
+                "or log best checkpoints resumable with trainer.log_best=full"
+            )
+        return path
     path = Path(ref).expanduser()
     if path.is_file():
         return path

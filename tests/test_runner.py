@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 from mlm_lab.errors import ConfigError
 from mlm_lab.runner import train
 from mlm_lab.schemas import conf_dir
+from mlm_lab.tracking.mlflow_tracker import MlflowTracker
 from mlm_lab.training.checkpoint import load_checkpoint
 from tests.conftest import SMALL, compose_config
 
@@ -46,9 +47,7 @@ def test_a_run_records_params_metrics_tags_artifacts_and_registers(store, tmp_pa
     plots = {a.path for a in client.list_artifacts(r.info.run_id, "plots")}
     assert plots == {"plots/loss.png", "plots/lr.png", "plots/test_exact_match_by_length.png"}
     assert "model.d_model=32" in mlflow.artifacts.load_text(f"runs:/{r.info.run_id}/overrides.txt")
-    ckpt = load_checkpoint(
-        mlflow.artifacts.download_artifacts(f"runs:/{r.info.run_id}/checkpoints/final.pt", dst_path=str(tmp_path / "dl"))
-    )
+    ckpt = load_checkpoint(MlflowTracker(uri=store).download_checkpoint(r.info.run_id, tmp_path / "dl"))  # the final logged model
     assert ckpt["step"] == 20 and ckpt["tokenizer"]["kind"] == "char" and ckpt["config"]["model"]["d_model"] == 32
     assert "state" in ckpt["optimizer"] and ckpt["model_config"]["_target_"] == "mlm_lab.models.transformer.from_config"
     versions = client.search_model_versions("name='arithmetic'")

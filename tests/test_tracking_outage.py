@@ -15,6 +15,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from mlm_lab.tracking import checkpoint_models
+from mlm_lab.tracking.checkpoint_models import run_checkpoints
 from mlm_lab.tracking.replay import replay
 from mlm_lab.training.checkpoint import load_checkpoint
 from tests.conftest import TINY, mlflow_server, run_cli
@@ -126,8 +128,8 @@ def test_a_store_erroring_mid_run_gets_every_write_when_it_answers_again(server,
     assert points(client, run.info.run_id, "train/loss") == [5, 10, 15, 20, 25, 30, 35, 40]  # each point once
     assert points(client, run.info.run_id, "val/loss") == [20, 40]
     assert "test/exact_match" in run.data.metrics and run.data.tags["mlm_lab.objective"] == "val/exact_match"
-    stored = {f.path for f in client.list_artifacts(run.info.run_id, "checkpoints")}
-    assert {"checkpoints/latest.pt", "checkpoints/final.pt"} <= stored
+    assert "checkpoints/latest.pt" in {f.path for f in client.list_artifacts(run.info.run_id, "checkpoints")}
+    assert [m.name for m in run_checkpoints(client, run.info.run_id, "final")] == ["final-step0000040"]
     assert any(v.run_id == run.info.run_id for v in client.search_model_versions("name='arithmetic'"))
 
 
@@ -163,11 +165,13 @@ def test_a_store_that_never_comes_back_leaves_a_journal_that_mlm_upload_sends_la
     assert [e["values"]["val/loss"] for e in logged if "val/loss" in e.get("values", {})] == [
         m.value for m in sorted(client.get_metric_history(run.info.run_id, "val/loss"), key=lambda m: m.step)
     ]
-    final_size = (tmp_path / "run" / "checkpoints" / "final.pt").stat().st_size
-    assert {f.path: f.file_size for f in client.list_artifacts(run.info.run_id, "checkpoints")}["checkpoints/final.pt"] == final_size
+    (final_model,) = run_checkpoints(client, run.info.run_id, "final")
+    fetched, _ = checkpoint_models.download(client, final_model.model_id, tmp_path / "fetched")
+    assert fetched.read_bytes() == (tmp_path / "run" / "checkpoints" / "final.pt").read_bytes()
+    assert {m.key for m in final_model.metrics} >= {"val/loss", "val/exact_match"}
     versions = [v for v in client.search_model_versions("name='arithmetic'") if v.run_id == run.info.run_id]
     assert len(versions) == 1  # registered by the first upload only
-    assert "metrics" not in again and "artifact" not in again and "register" not in again, again
+    assert not {"metrics", "artifact", "register", "checkpoint"} & set(again), again
     mlflow.set_tracking_uri(server)
     predictor = mlflow.pyfunc.load_model(f"models:/arithmetic/{versions[0].version}").unwrap_python_model().predictor
     assert len(predictor.complete(["12+34="])) == 1

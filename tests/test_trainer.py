@@ -26,7 +26,7 @@ class Recorder:
     """The tracker's logging interface, keeping what it is given."""
 
     def __init__(self):
-        self.metrics, self.texts, self.artifacts = [], [], []
+        self.metrics, self.texts, self.artifacts, self.checkpoints = [], [], [], []
 
     def log_metrics(self, metrics, step):
         self.metrics.append((step, dict(metrics)))
@@ -36,6 +36,20 @@ class Recorder:
 
     def log_artifact(self, path, artifact_path=None):
         self.artifacts.append(str(path))
+
+    def log_checkpoint(self, path, name, kind, state, step, metrics, metrics_step):
+        # read now: a weights-only file is removed once the call returns (the tracker keeps its own link)
+        self.checkpoints.append(
+            {
+                "name": name,
+                "kind": kind,
+                "state": state,
+                "step": step,
+                "metrics": dict(metrics),
+                "metrics_step": metrics_step,
+                "content": load_checkpoint(path),
+            }
+        )
 
     def series(self, name):
         return [(s, m[name]) for s, m in self.metrics if name in m]
@@ -84,7 +98,40 @@ def test_fit_lowers_the_loss_logs_metrics_and_writes_checkpoints(tmp_path):
     assert files[-2:] == ["final.pt", "latest.pt"] and len([f for f in files if f.startswith("best-")]) == 1
     final = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
     assert final["step"] == 60 and final["progress"]["tokens"] == 60 * per_step and final["config"] == {"note": "test"}
-    assert str(tmp_path / "checkpoints" / "final.pt") in rec.artifacts
+    assert rec.artifacts == [str(tmp_path / "checkpoints" / "latest.pt")]  # at step 30; final.pt goes as a logged model
+    final_model = rec.checkpoints[-1]
+    assert (final_model["name"], final_model["kind"], final_model["state"], final_model["step"]) == (
+        "final-step0000060",
+        "final",
+        "full",
+        60,
+    )
+    assert final_model["metrics"] == val and final_model["metrics_step"] == 60 and "optimizer" in final_model["content"]
+
+
+def test_best_checkpoints_are_logged_as_weights_full_state_or_not_at_all(tmp_path):
+    loop = make_loop(tmp_path / "weights")
+    Trainer(max_steps=60, eval_every=20, log_every=20, keep_best=1).fit(loop)
+    best = [c for c in loop.tracker.checkpoints if c["kind"] == "best"]
+    assert best and all(c["state"] == "weights" and c["name"] == f"best-step{c['step']:07d}" for c in best)
+    assert all(c["metrics_step"] == c["step"] and "val/loss" in c["metrics"] for c in best)
+    content = best[-1]["content"]
+    # the weights, what init_from and mlm-export read; no training state, so resume= refuses it
+    assert {"model", "config", "step"} <= set(content) and not {"optimizer", "progress", "rng"} & set(content)
+    on_disk = load_checkpoint(tmp_path / "weights" / "checkpoints" / f"{best[-1]['name']}.pt")
+    assert all(torch.equal(on_disk["model"][k], v) for k, v in content["model"].items())
+    assert sorted(p.name for p in (tmp_path / "weights" / "checkpoints").glob(".*weights*")) == []  # the temporary copies are gone
+    full = make_loop(tmp_path / "full")
+    Trainer(max_steps=40, eval_every=20, log_every=20, log_best="full").fit(full)
+    assert {c["state"] for c in full.tracker.checkpoints} == {"full"} and "optimizer" in full.tracker.checkpoints[0]["content"]
+    none = make_loop(tmp_path / "none")
+    Trainer(max_steps=40, eval_every=20, log_every=20, log_best="none").fit(none)
+    assert [c["kind"] for c in none.tracker.checkpoints] == ["final"]
+    off = make_loop(tmp_path / "off")
+    Trainer(max_steps=40, eval_every=20, log_every=20, log_checkpoints=False).fit(off)
+    assert off.tracker.checkpoints == [] and off.tracker.artifacts == []
+    with pytest.raises(ConfigError, match="trainer.log_best.*weights, full or none"):
+        Trainer(log_best="all")
 
 
 def test_accumulation_averages_micro_batch_gradients_and_grad_norm_is_before_clipping(tmp_path):

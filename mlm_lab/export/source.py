@@ -1,6 +1,7 @@
 """The model to export, taken the way the other apps take one, or from a checkpoint file."""
 
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,13 +57,22 @@ def _from_checkpoint(path: Path) -> Source:
 
 
 def load_source(uri: str, tracking_uri: str | None = None) -> Source:
-    """A registered or logged model, a run id, a model folder or a checkpoint (.pt)."""
+    """A registered or logged model, a checkpoint logged as a model (models:/m-...), a run id, a model folder or a checkpoint (.pt)."""
     path = Path(uri)
     if uri.endswith(".pt"):
         if not path.is_file():
             raise ConfigError(f"model: the checkpoint {uri} does not exist. Fix: pass the path of a .pt a run wrote")
         return _from_checkpoint(path)
+    from mlm_lab.tracking.checkpoint_models import model_id_of
     from mlm_lab.tracking.registry import load_registered, source_run
+
+    if model_id_of(uri) is not None:  # a checkpoint logged as a model (a pyfunc model's id is loaded below)
+        from mlm_lab.tracking.mlflow_tracker import MlflowTracker
+
+        try:
+            return _from_checkpoint(MlflowTracker(uri=tracking_uri).fetch_checkpoint(uri, tempfile.mkdtemp(prefix="mlm_lab_export_"))[0])
+        except FileNotFoundError:
+            pass
 
     ref = f"runs:/{uri}/model" if RUN_ID.match(uri) else uri
     predictor, config = load_registered(ref, tracking_uri)

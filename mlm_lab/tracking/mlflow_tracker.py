@@ -17,8 +17,8 @@ from pathlib import Path
 import mlflow
 
 from mlm_lab.errors import require
-from mlm_lab.tracking import store
-from mlm_lab.tracking.outbox import JOURNAL, Outbox
+from mlm_lab.tracking import checkpoint_models, store
+from mlm_lab.tracking.outbox import JOURNAL, Outbox, upload_bytes
 from mlm_lab.tracking.params import flatten, git_state
 from mlm_lab.tracking.redact import redact_overrides
 from mlm_lab.tracking.registry import check_reload, load_registered, log_model, register_into, register_version, registered_version
@@ -53,6 +53,7 @@ class MlflowTracker:
         self.run_id: str | None = None
         self.outbox: Outbox | None = None
         self._points: dict[str, list[tuple[int, float]]] = {}  # this process's metric points, for a store that is down
+        self._step_time: tuple[int, int] | None = None  # (step, timestamp) of the last metric points
 
     @property
     def resolved_uri(self) -> str:
@@ -148,8 +149,21 @@ class MlflowTracker:
         outbox, self.outbox = self.outbox, None
         sent = True
         if outbox is not None:
+            deadline = time.monotonic() + self.flush_timeout
+            if outbox.drain(self.flush_timeout) and outbox.uploaded["files"]:  # what the files cost, once all are sent
+                up = outbox.uploaded
+                outbox.put(
+                    {
+                        "op": "tags",
+                        "tags": {
+                            "upload.files": str(up["files"]),
+                            "upload.bytes": str(up["bytes"]),
+                            "upload.seconds": f"{up['seconds']:.3f}",
+                        },
+                    }
+                )
             outbox.put({"op": "end", "status": status, "end_time": int(time.time() * 1000)})
-            sent = outbox.close(self.flush_timeout)
+            sent = outbox.close(max(0.0, deadline - time.monotonic()))
         try:
             mlflow.end_run(status)  # leaves the fluent run (the status is already set, or waits in the journal)
         except Exception:
@@ -190,9 +204,13 @@ class MlflowTracker:
             return None
 
     def download_checkpoint(self, run_id: str, directory: str | Path) -> Path:
-        """The run's newest checkpoint: `checkpoints/final.pt` if it finished, else `checkpoints/latest.pt`."""
+        """The run's newest checkpoint: its `final` checkpoint model if it finished (`checkpoints/final.pt` for runs
+        before those), else `checkpoints/latest.pt`."""
         mlflow.set_tracking_uri(self.resolved_uri)
-        names = {Path(a.path).name for a in mlflow.MlflowClient().list_artifacts(run_id, "checkpoints")}
+        client = mlflow.MlflowClient()
+        for model in checkpoint_models.run_checkpoints(client, run_id, "final")[:1]:
+            return checkpoint_models.download(client, model.model_id, directory)[0]
+        names = {Path(a.path).name for a in client.list_artifacts(run_id, "checkpoints")}
         for name in ("final.pt", "latest.pt"):
             if name in names:
                 return Path(
@@ -216,9 +234,11 @@ class MlflowTracker:
         # Sent in batches by the outbox's thread: a synchronous write to the sqlite store costs ~20 ms,
         # a fifth of a step of the arithmetic model (bench/tracking_overhead.py).
         values = {k: float(v) for k, v in metrics.items()}
+        timestamp = int(time.time() * 1000)
+        self._step_time = (step, timestamp)
         for k, v in values.items():
             self._points.setdefault(k, []).append((step, v))
-        self.outbox.put({"op": "metrics", "step": step, "timestamp": int(time.time() * 1000), "values": values})
+        self.outbox.put({"op": "metrics", "step": step, "timestamp": timestamp, "values": values})
 
     def caught_up(self, timeout: float = 60.0) -> bool:
         """Wait until every write so far is in the store; False at once while the store is failing."""
@@ -279,11 +299,54 @@ class MlflowTracker:
             try:
                 with held():
                     log.info("tracking: logging the model to run %s", self.run_id)
-                    return registered_version(self.run_id, self.register_as, step) or log_model(op)
+                    started = time.perf_counter()
+                    uri = registered_version(self.run_id, self.register_as, step) or log_model(op)
+                    self._count_upload(op, started)
+                    return uri
             except Exception as e:
                 log.warning("tracking: logging the model failed (%s); it waits in the outbox", e)
         self.outbox.put(op)
         return None
+
+    def _count_upload(self, op: dict, started: float) -> None:
+        """Add a write sent here, not by the outbox's thread, to the run's upload cost."""
+        if self.outbox is not None and (size := upload_bytes(op)):
+            up = self.outbox.uploaded
+            up["files"], up["bytes"], up["seconds"] = up["files"] + 1, up["bytes"] + size, up["seconds"] + time.perf_counter() - started
+
+    def log_checkpoint(
+        self, path: str | Path, name: str, kind: str, state: str, step: int, metrics: dict[str, float], metrics_step: int
+    ) -> None:
+        """Queue checkpoint file `path` as a logged model `name` of the run (kind best or final, state full or weights).
+
+        `metrics` (evaluated at `metrics_step`) are linked to it; the file is linked aside first, so the
+        checkpointer may delete or replace `path` before the upload runs.
+        """
+        timestamp = self._step_time[1] if self._step_time and self._step_time[0] == metrics_step else int(time.time() * 1000)
+        self.outbox.put(
+            {
+                "op": "checkpoint",
+                "path": str(checkpoint_models.stage(path, name)),
+                "name": name,
+                "kind": kind,
+                "state": state,
+                "step": step,
+                "metrics": {k: float(v) for k, v in metrics.items()},
+                "metrics_step": metrics_step,
+                "timestamp": timestamp,  # the evaluation's own: the run's points are not written twice
+            }
+        )
+
+    def fetch_checkpoint(self, ref: str, directory: str | Path) -> tuple[Path, dict[str, str]]:
+        """(`checkpoint.pt` of logged model `models:/m-...`, fetched into `directory`, the model's tags)."""
+        mlflow.set_tracking_uri(self.resolved_uri)
+        model_id = checkpoint_models.model_id_of(ref)
+        if model_id is None:
+            raise FileNotFoundError(f"{ref!r} is not a logged model reference (models:/m-<32 hex digits>)")
+        try:
+            return checkpoint_models.download(mlflow.MlflowClient(), model_id, directory)
+        except mlflow.exceptions.MlflowException as e:
+            raise FileNotFoundError(f"logged model {model_id} is not in {self.resolved_uri} ({str(e).splitlines()[0][:200]})") from None
 
     def check_reload(self, model_uri: str, prompts: list[str], expected: list[str]) -> None:
         """Load `model_uri` from the store alone and check it answers `prompts` with `expected`."""

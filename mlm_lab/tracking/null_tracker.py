@@ -47,6 +47,15 @@ class NullTracker:
         """Refused: there is no run to fetch from."""
         raise FileNotFoundError(f"{NO_RUNS} to fetch checkpoints from; pass the checkpoint file")
 
+    def fetch_checkpoint(self, ref: str, directory: str | Path) -> tuple[Path, dict[str, str]]:
+        """Refused: there is no store to fetch from."""
+        raise FileNotFoundError(f"{NO_RUNS} to fetch logged model {ref} from; set tracking.uri to the store that holds it")
+
+    def log_checkpoint(
+        self, path: str | Path, name: str, kind: str, state: str, step: int, metrics: dict[str, float], metrics_step: int
+    ) -> None:
+        """Dropped (the file stays on disk)."""
+
     def logged_overrides(self, run_id: str) -> list[str]:
         """Refused: there is no run to read from."""
         raise FileNotFoundError(f"{NO_RUNS} to read the overrides of run {run_id} from; set tracking.uri to the store that holds it")

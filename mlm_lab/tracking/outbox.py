@@ -55,12 +55,25 @@ def send(client: MlflowClient, run_id: str, ops: list[dict], register=None) -> N
         from mlm_lab.tracking.datasets import dataset_inputs
 
         client.log_inputs(run_id, datasets=dataset_inputs(ops[0]["datasets"]))
+    elif kind == "checkpoint":
+        from mlm_lab.tracking.checkpoint_models import log_checkpoint_model
+
+        log_checkpoint_model(client, run_id, ops[0])
     elif kind == "register":
         register(run_id, ops[0])
     elif kind == "end":
         client.set_terminated(run_id, ops[0]["status"], end_time=ops[0].get("end_time"))
     else:
         raise ValueError(f"unknown journal entry {kind!r}")
+
+
+def upload_bytes(op: dict) -> int:
+    """Bytes of the local files an artifact, checkpoint or model write sends (0 for other writes)."""
+    where = {"artifact": "path", "checkpoint": "path", "register": "model_dir"}.get(op["op"])
+    path = Path(op[where]) if where else None
+    if path is None or not path.exists():
+        return 0
+    return path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 class Outbox:
@@ -79,6 +92,7 @@ class Outbox:
         self._max_backoff = max_backoff
         self.failing: str | None = None  # the last error, while the store is failing
         self.held = 0  # writes that waited for the store during the current outage
+        self.uploaded = {"files": 0, "bytes": 0, "seconds": 0.0}  # files sent (artifacts, checkpoints, models) and their cost
         self._file = None
         if journal is not None:
             journal.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +155,12 @@ class Outbox:
     def _loop(self) -> None:
         while (ops := self._next()) is not None:
             try:
+                started, size = time.perf_counter(), upload_bytes(ops[0])
                 send(self._client, self.run_id, ops, self._register)
+                if size:
+                    self.uploaded["files"] += 1
+                    self.uploaded["bytes"] += size
+                    self.uploaded["seconds"] += time.perf_counter() - started
             except Exception as e:
                 if refused(e):
                     log.warning("tracking: %s write dropped, the store refused it: %s", ops[0]["op"], e)

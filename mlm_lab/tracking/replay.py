@@ -1,7 +1,8 @@
 """Send a run's journal (`tracking_journal.jsonl`) to the tracking store: what `mlm-upload` does.
 
 Replaying is idempotent: metric points already in the store (same key, step and timestamp),
-artifacts already there with the same size and models already registered from the run are skipped;
+artifacts already there with the same size, checkpoints already logged as models and models already registered
+from the run are skipped;
 tags, texts and the run's end are written again (the same values).
 """
 
@@ -13,6 +14,7 @@ import mlflow
 from mlflow import MlflowClient
 
 from mlm_lab.errors import ConfigError
+from mlm_lab.tracking.checkpoint_models import run_checkpoints
 from mlm_lab.tracking.outbox import JOURNAL, send
 from mlm_lab.tracking.registry import register_into
 from mlm_lab.tracking.store import few_http_retries
@@ -66,6 +68,7 @@ def unsent(client: MlflowClient, run_id: str, writes: list[dict]) -> list[dict]:
     listed: set[str | None] = set()
     names = {w["name"] for w in writes if w["op"] == "register"}
     models = {v.run_id for name in names for v in client.search_model_versions(f"name='{name}'")}
+    checkpoints: set[str] | None = None  # the run's checkpoints logged as models, listed when a journal has one
     out = []
     for w in writes:
         if w["op"] == "metrics":
@@ -88,6 +91,11 @@ def unsent(client: MlflowClient, run_id: str, writes: list[dict]) -> list[dict]:
                 out.append(w)
         elif w["op"] == "register":
             if run_id not in models:
+                out.append(w)
+        elif w["op"] == "checkpoint":
+            if checkpoints is None:
+                checkpoints = {m.name for m in run_checkpoints(client, run_id)}
+            if w["name"] not in checkpoints:
                 out.append(w)
         else:
             out.append(w)
@@ -123,6 +131,10 @@ def replay(journal: str | Path, tracking_uri: str | None = None) -> dict[str, in
             if ops[0]["op"] == "artifact" and not Path(ops[0]["path"]).is_file():
                 log.warning("%s is no longer on disk; its artifact is left out", ops[0]["path"])
                 continue
-            send(client, header["run_id"], ops, register=register_into)
+            try:
+                send(client, header["run_id"], ops, register=register_into)
+            except FileNotFoundError as e:  # a staged checkpoint removed before it was uploaded
+                log.warning("%s; left out", e)
+                continue
             sent[ops[0]["op"]] = sent.get(ops[0]["op"], 0) + len(ops)
     return sent

@@ -47,6 +47,16 @@ class Tracker(Protocol):
         """The run's newest checkpoint file, fetched into `directory`."""
         ...
 
+    def fetch_checkpoint(self, ref: str, directory: str | Path) -> tuple[Path, dict[str, str]]:
+        """(The checkpoint file of logged model `models:/m-...` fetched into `directory`, the model's tags)."""
+        ...
+
+    def log_checkpoint(
+        self, path: str | Path, name: str, kind: str, state: str, step: int, metrics: dict[str, float], metrics_step: int
+    ) -> None:
+        """Record checkpoint file `path` as a model of the run named `name`, with `metrics` (of `metrics_step`) linked to it."""
+        ...
+
     def logged_overrides(self, run_id: str) -> list[str]:
         """The command-line overrides run `run_id` was started with."""
         ...

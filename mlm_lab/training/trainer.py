@@ -5,13 +5,14 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
 from mlm_lab.errors import require
 from mlm_lab.evaluation.splits import evaluate_split, samples_text
 from mlm_lab.training.budget import Budget
-from mlm_lab.training.checkpoint import Checkpointer
+from mlm_lab.training.checkpoint import Checkpointer, save_checkpoint
 from mlm_lab.training.loop import Loop, NonFiniteLossError, StepDone, TrainState, Window
 from mlm_lab.training.monitors import evaluated_splits, reported_metrics, require_reported
 from mlm_lab.training.progress import Progress
@@ -20,6 +21,8 @@ from mlm_lab.training.signals import StopOnSignal, TrainingInterrupted
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 2  # bump when the training state's layout changes
+# what a weights-only checkpoint leaves out (without `progress`, resume= refuses it and names init_from)
+TRAINING_STATE = ("progress", "optimizer", "schedule", "scaler", "rng", "task", "checkpointer")
 
 
 @dataclass
@@ -38,7 +41,8 @@ class Trainer:
     monitor: str | None = None  # metric that ranks checkpoints and drives early stopping; null: val/<task objective>
     monitor_mode: str | None = None  # min or max; null: the task's direction for its objective, min for anything else
     early_stopping_patience: int | None = None  # stop after this many evaluations without improving `monitor`; null: never
-    log_checkpoints: bool = True  # upload latest.pt and final.pt to the MLflow run (resume=<run id> needs them)
+    log_checkpoints: bool = True  # upload checkpoints: latest.pt to the run (resume=<run id>), final and best as MLflow logged models
+    log_best: str = "weights"  # what a best checkpoint's logged model holds: weights (init_from, export), full (resumable too), none
     progress_bar: bool | None = None  # null: a bar when stderr is a terminal, plain log lines otherwise
     init_from: str | None = (
         None  # start from these weights: a .pt written by a run, or hf:DIR (a Hugging Face folder: its architecture and tokenizer too)
@@ -65,6 +69,12 @@ class Trainer:
             "trainer.monitor_mode",
             f"must be min, max or null, got {self.monitor_mode!r}",
             "set trainer.monitor_mode=min",
+        )
+        require(
+            self.log_best in ("weights", "full", "none"),
+            "trainer.log_best",
+            f"must be weights, full or none, got {self.log_best!r}",
+            "set trainer.log_best=weights (a resumable copy: full; nothing: none)",
         )
         self.state = TrainState()
         self.val_metrics: dict = {}  # the last evaluation's (checkpointed: a run resumed after training returns them)
@@ -138,8 +148,25 @@ class Trainer:
     def write(self, loop: Loop, checkpointer: Checkpointer, path) -> None:
         """Write a checkpoint to `path` (rank 0) and upload it to the run when asked."""
         written = checkpointer.save(self.snapshot(loop, checkpointer), path)
-        if written is not None and self.log_checkpoints:
+        if written is None or not self.log_checkpoints:
+            return
+        if path == checkpointer.final:  # a logged model, ranked beside the best ones by the last evaluation's metrics
+            step = self.state.step
+            loop.tracker.log_checkpoint(written, f"final-step{step:07d}", "final", "full", step, self.val_metrics, step)
+        else:
             loop.tracker.log_artifact(written, "checkpoints")
+
+    def _log_best(self, loop: Loop, written: Path, snapshot: dict, step: int, metrics: dict) -> None:
+        """The new best checkpoint as a logged model of the run: the file itself (`log_best=full`) or its weights."""
+        name = written.stem
+        if self.log_best == "full":
+            loop.tracker.log_checkpoint(written, name, "best", "full", step, metrics, step)
+            return
+        weights = save_checkpoint({k: v for k, v in snapshot.items() if k not in TRAINING_STATE}, written.with_name(f".{name}.weights.pt"))
+        try:
+            loop.tracker.log_checkpoint(weights, name, "best", "weights", step, metrics, step)
+        finally:
+            weights.unlink(missing_ok=True)  # the upload holds its own link
 
     def fit(self, loop: Loop, resume_from: dict | None = None) -> dict:
         """Train `loop.model` in place; returns the last evaluation's metrics (names prefixed `val/`)."""
@@ -311,9 +338,12 @@ class Trainer:
         loop.tracker.log_metrics(metrics, step)
         progress.message("step %d  %s", step, "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         loop.schedule.observe(metrics)
-        best = checkpointer.observe(metrics, step, lambda: self.snapshot(loop, checkpointer))
+        snapshot: dict = {}
+        best = checkpointer.observe(metrics, step, lambda: snapshot.update(self.snapshot(loop, checkpointer)) or snapshot)
         if best is not None:
             progress.message("new best %s %.4f: %s", checkpointer.monitor, metrics[checkpointer.monitor], best)
+            if self.log_checkpoints and self.log_best != "none":
+                self._log_best(loop, best, snapshot, step, metrics)
         if loop.dist.is_main:
             prompts = loop.task.sample_prompts()
             loop.tracker.log_text(samples_text(prompts, loop.predictor.complete(prompts)), f"samples/step_{step:06d}.txt")
