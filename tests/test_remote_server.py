@@ -10,9 +10,12 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from mlflow import MlflowClient
 
 from mlm_lab.evaluation.splits import samples_text
+from mlm_lab.tracking.checkpoint_models import run_checkpoints
 from mlm_lab.tracking.mlflow_tracker import load_registered
+from mlm_lab.tracking.store import ui_url
 from tests.conftest import TINY, mlflow_server, run_cli, runs_of
 
 pytestmark = pytest.mark.slow  # a real mlflow server, an Optuna sweep through it, and a browser
@@ -55,8 +58,10 @@ def test_sweep_is_tracked_and_stored_by_the_server(server, remote_sweep):
     assert all(c.info.status == "FINISHED" and c.data.tags["reload_check"] == "passed" for c in children)
     assert parents[0].data.tags["best_run_id"] in {c.info.run_id for c in children}
     # artifacts went through the server into its artifact root; nothing was stored beside the client
+    client = MlflowClient(url)
     for child in children:
-        assert list((root / "artifacts").rglob(f"{child.info.run_id}/artifacts/checkpoints/final.pt"))
+        (final,) = run_checkpoints(client, child.info.run_id, "final")  # the final checkpoint is a logged model
+        assert list((root / "artifacts").rglob(f"models/{final.model_id}/artifacts/checkpoint.pt"))
     assert not (workdir / "mlruns").exists() and not (workdir / "mlflow.db").exists()
 
 
@@ -137,7 +142,7 @@ def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(chromium, server, rem
     assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     aliases = client.get_registered_model("arithmetic").aliases
     assert "champion" in aliases and any(a.startswith("sweep-") for a in aliases)
-    shots = {"datasets": SCREENSHOTS / "mlflow_ui_datasets.png", "champion": SCREENSHOTS / "mlflow_ui_champion.png"}
+    shots = {name: SCREENSHOTS / f"mlflow_ui_{name}.png" for name in ("datasets", "champion", "checkpoints")}
     screenshot = SCREENSHOTS / "mlflow_ui_sweep.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -145,8 +150,9 @@ def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(chromium, server, rem
         try:
             page = browser.new_page(viewport={"width": 2400, "height": 900})
             page.set_default_timeout(60_000)
-            page.goto(f"{url}/#/experiments/{parent.info.experiment_id}/runs", wait_until="load")
+            page.goto(ui_url(url, parent.info.experiment_id), wait_until="load")  # the link mlm-train prints
             shown(page, parent.info.run_name, SCREENSHOTS / "mlflow_ui_sweep_failed.png")
+            landing = page.inner_text("body")  # the model-training view, not the GenAI overview
             # what the README tells a user to do: show val/loss and the swept param as columns, expand the sweep
             page.get_by_role("button", name="Columns").click()
             for column in ("val/loss", "model.d_model"):
@@ -165,6 +171,11 @@ def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(chromium, server, rem
             shown(page, "champion", SCREENSHOTS / "mlflow_ui_champion_failed.png", exact=False)
             page.screenshot(path=str(shots["champion"]))
             model_text = page.inner_text("body")
+            # the experiment's Models tab lists each child's checkpoints, logged as models, with their linked metrics
+            page.goto(ui_url(url, parent.info.experiment_id, "models"), wait_until="load")
+            shown(page, "final-step0000010", SCREENSHOTS / "mlflow_ui_checkpoints_failed.png")
+            page.screenshot(path=str(shots["checkpoints"]))
+            models_text = page.inner_text("body")
         finally:
             browser.close()
     # ag-grid renders the pinned name column and the scrolling columns as separate rows, in the same order
@@ -176,4 +187,6 @@ def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(chromium, server, rem
         assert repr(child.data.metrics["val/loss"]) in value_row
         assert value_row.strip().endswith(child.data.params["model.d_model"])
     assert screenshot.stat().st_size > 10_000 and all(shot.stat().st_size > 10_000 for shot in shots.values())
+    assert "Model registry" in landing and "Send your first trace" not in landing and "Agent versions" not in landing, landing[:2000]
     assert "champion" in model_text and "sweep-" in model_text
+    assert models_text.count("final-step0000010") == 2 and models_text.count("best-step0000010") == 2, models_text[:3000]

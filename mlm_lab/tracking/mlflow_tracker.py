@@ -51,6 +51,7 @@ class MlflowTracker:
         interval = self.system_metrics_interval
         require(interval > 0, "tracking.system_metrics_interval", f"is {interval}", "set a number of seconds > 0, e.g. 10")
         self.run_id: str | None = None
+        self.experiment_id: str | None = None
         self.outbox: Outbox | None = None
         self._points: dict[str, list[tuple[int, float]]] = {}  # this process's metric points, for a store that is down
         self._step_time: tuple[int, int] | None = None  # (step, timestamp) of the last metric points
@@ -119,7 +120,7 @@ class MlflowTracker:
                 random.setstate(state)
         else:
             active = mlflow.start_run(run_id=resume_run_id, log_system_metrics=self.system_metrics)
-        self.run_id = active.info.run_id
+        self.run_id, self.experiment_id = active.info.run_id, active.info.experiment_id
         try:
             if resume_run_id is None:
                 mlflow.log_params(flatten(config))
@@ -169,7 +170,15 @@ class MlflowTracker:
         except Exception:
             if sent:
                 raise
-        if not sent:
+        if sent:
+            served = self.resolved_uri.startswith(("http://", "https://"))
+            log.info(
+                "tracking: run %s in the MLflow UI%s: %s",
+                self.run_id,
+                "" if served else f" (after mlflow ui --backend-store-uri {self.resolved_uri})",
+                store.ui_url(self.resolved_uri, self.experiment_id, f"runs/{self.run_id}"),
+            )
+        else:
             where = f"They are kept in {outbox.journal}; send them when it is back with:\n  mlm-upload journal={outbox.journal}"
             log.error(
                 "tracking: the store %s did not answer for %.0f s (%s). The run ended %s and its checkpoints are on disk, "

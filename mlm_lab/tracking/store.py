@@ -105,3 +105,14 @@ def mark_model_training(client, experiment) -> None:
     """Tag `experiment` (an Experiment) as model training, unless someone chose its kind already."""
     if EXPERIMENT_KIND not in experiment.tags:
         client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+
+
+def ui_url(uri: str, experiment_id: str, page: str = "runs") -> str:
+    """The MLflow UI page of an experiment (`runs`, `models`, or `runs/<run id>`), in its model-training view.
+
+    MLflow 3.18's UI picks its GenAI or model-training view from the `workflowType` in the URL, else from a toggle
+    it remembers in the browser: the experiment's kind tag alone left it on the GenAI overview (checked in
+    Chromium), so the links mlm_lab prints carry the view. A local store is served by `mlflow ui` (port 5000).
+    """
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}/{page}?workflowType=machine_learning"
