@@ -9,6 +9,7 @@ percent between identical fits, so the script also reports the seconds spent ins
 timed directly: the part of the overhead that does not drown in that noise.
 
     python bench/tracking_overhead.py             # the arithmetic experiment as shipped; target: overhead < 3%
+    python bench/tracking_overhead.py --tracked-only --rounds 1 experiment=cervantes   # what a run's checkpoints upload
 """
 
 import argparse
@@ -65,16 +66,26 @@ def fit_cost(tracking: str, overrides: list[str], workdir: Path) -> dict:
         flush = time.perf_counter()
         c.tracker.tracker.caught_up()  # (not timed as a call) the queued writes are part of the cost: a wait, once per run
         flush = time.perf_counter() - flush
-        return {"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu, "in_calls": c.tracker.seconds, "flush": flush}
+        cost = {"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu, "in_calls": c.tracker.seconds, "flush": flush}
+        outbox = getattr(c.tracker.tracker, "outbox", None)
+        if outbox is not None:  # the checkpoints sent (latest.pt, best and final logged models), by the outbox's thread
+            cost |= {f"upload_{k}": v for k, v in outbox.uploaded.items()}
+        return cost
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--tracked-only", action="store_true", help="one tracked fit per round: what its checkpoints upload")
     p.add_argument("overrides", nargs="*", default=["experiment=arithmetic", "hardware.threads=2"])
     args = p.parse_args()
     costs: dict[str, list[dict]] = {"none": [], "mlflow": []}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.tracked_only:
+            for r in range(args.rounds):
+                cost = fit_cost("mlflow", args.overrides, Path(tmp))
+                print(json.dumps({"round": r, "overrides": args.overrides, **{k: round(v, 3) for k, v in cost.items()}}), flush=True)
+            return
         for r in range(args.rounds):
             for mode in ("none", "mlflow") if r % 2 == 0 else ("mlflow", "none"):
                 costs[mode].append(fit_cost(mode, args.overrides, Path(tmp)))
