@@ -62,7 +62,9 @@ def check_resumable(checkpoint: dict, trainer: Trainer, tracker) -> None:
     run_id = checkpoint["run_id"]
     if run_id is not None and tracker.keeps_runs:
         lookup.refuse_deleted(tracker.resolved_uri, run_id, "resume")  # before the budget: a deleted run cannot be reopened at all
-    if not trainer.budget_left(checkpoint["progress"]) and (run_id is None or tracker.run_status(run_id) in (None, "FINISHED")):
+    if not trainer.budget_left(checkpoint["progress"], checkpoint.get("flops_per_token")) and (
+        run_id is None or tracker.run_status(run_id) in (None, "FINISHED")
+    ):
         trainer.require_budget_left(checkpoint["progress"])
     if checkpoint["run_id"] is None and tracker.keeps_runs:
         raise ConfigError("resume: the checkpoint was written by an untracked run. Fix: resume it with tracking=none")

@@ -125,3 +125,36 @@ def test_what_cannot_be_compared_is_refused_with_the_fix(uri, tmp_path):
     assert compare(uri, tmp_path / "none", experiment="empty") == []
     with pytest.raises(ConfigError, match="has no sweep.*Fix: compare it with experiment= alone"):
         latest_sweep(uri, "empty")
+
+
+def test_seeds_of_one_config_are_grouped_ranked_by_mean_and_tested(uri, tmp_path):
+    """Constructed runs: lr=0.01 is best on its mean though lr=0.1 has the best single seed; lr=0.001 is far worse."""
+    from tests.test_significance import hand_welch
+
+    client = mlflow.MlflowClient(uri)
+    parent = log_run(client, client.create_experiment("seeds"), "sweep", {}, tags={"mlm_lab.role": "sweep"})
+    experiment_id = client.get_run(parent).info.experiment_id
+    accuracies = {"0.001": (0.40, 0.42, 0.41), "0.01": (0.80, 0.82, 0.81), "0.1": (0.90, 0.70, 0.72)}
+    for lr, values in accuracies.items():
+        for seed, accuracy in enumerate(values):
+            params = {"optimizer.lr": lr, "seed": str(seed)}
+            log_run(client, experiment_id, f"lr{lr}-s{seed}", params, accuracy, parent, {OVERRIDES_TAG: f"optimizer.lr={lr} seed={seed}"})
+    written = compare(uri, tmp_path / "report", parent_run_id=parent)
+    report = (tmp_path / "report" / "comparison.md").read_text()
+    section = report[report.index("## Seeds and significance") :]
+    assert "Best config: **optimizer.lr=0.01**, mean 0.81 over 3 seed(s)" in section
+    rows = [line for line in section.splitlines() if line.startswith("| optimizer.lr=")]
+    assert [r.split("|")[1].strip() for r in rows] == ["optimizer.lr=0.01", "optimizer.lr=0.1", "optimizer.lr=0.001"]
+    p_close = hand_welch(accuracies["0.01"], accuracies["0.1"])
+    assert p_close > 0.05 and f"{p_close:.4g}" in rows[1] and "| no |" in rows[1]  # lr=0.1 is not significantly worse
+    assert rows[2].endswith("| yes | - |")  # significant: no seed count needed
+    assert f"optimizer.lr=0.1 (p = {p_close:.3g}," in section
+    names = {p.name for p in written}
+    assert {"val_accuracy_by_group.png", "val_loss_by_group.png"} <= names
+    assert all((tmp_path / "report" / "plots" / n).stat().st_size > 5000 for n in ("val_accuracy_by_group.png", "val_loss_by_group.png"))
+
+
+def test_without_repeated_seeds_there_is_no_significance_section(experiment, tmp_path):
+    uri, _ = experiment
+    compare(uri, tmp_path / "report", experiment="cmp")
+    assert "Seeds and significance" not in (tmp_path / "report" / "comparison.md").read_text()

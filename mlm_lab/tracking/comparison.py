@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlm_lab.analysis.significance import ALPHA, MAX_SEEDS, POWER, Group, rank
 from mlm_lab.reports import plots
-from mlm_lab.tracking.runs import DIRECTION_TAG, OBJECTIVE_TAG, OVERRIDES_TAG, short
+from mlm_lab.tracking.runs import DIRECTION_TAG, OBJECTIVE_TAG, OVERRIDES_TAG, SEED, short
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,65 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seed_groups(runs: pd.DataFrame, frame: pd.DataFrame) -> list[Group]:
+    """The runs grouped by every varied param but the seed; [] unless some group has two seeds or more."""
+    metric, _ = objective(runs)
+    if metric is None or metric not in frame:
+        return []
+    shared = [name for name in varied_params(runs) if name != SEED]
+    groups: dict[str, Group] = {}
+    for _, row in frame.iterrows():
+        key = ", ".join(f"{name}={short(str(row[name]))}" for name in shared) or "all runs"
+        group = groups.setdefault(key, Group(key, []))
+        group.values.append(float(row[metric]))
+        group.runs.append(row["run_id"])
+    groups = {k: Group(k, g.values, g.runs) for k, g in groups.items()}  # (non-finite values left out)
+    return list(groups.values()) if any(g.n >= 2 for g in groups.values()) else []
+
+
+def significance_section(groups: list[Group], metric: str, direction: str) -> str:
+    """Markdown: each group's mean, spread and interval, and the best group against each other (Welch's t-test)."""
+    ordered, comparisons = rank(groups, direction)
+    versus = {id(c.group): c for c in comparisons}
+    rows = []
+    for g in ordered:
+        low, high = g.ci95
+        c = versus.get(id(g))
+        rows.append(
+            {
+                "group": g.key,
+                "n": g.n,
+                "mean": g.mean,
+                "std": g.std,
+                "95% CI": "-" if math.isnan(low) else f"[{low:.4g}, {high:.4g}]",
+                "best seed's run": g.best_run(direction) or "-",
+                "vs best": c.difference if c else float("nan"),
+                "p (Welch)": c.p_value if c else float("nan"),
+                "significant": ("yes" if c.significant else "no") if c and not math.isnan(c.p_value) else "-",
+                "seeds needed": (f"> {MAX_SEEDS}" if (c.seeds_needed or 0) > MAX_SEEDS else c.seeds_needed or "-") if c else "-",
+            }
+        )
+    best = ordered[0]
+    lines = [
+        f"## Seeds and significance: {metric} ({direction})",
+        "",
+        f"Best config: **{best.key}**, mean {best.mean:.6g} over {best.n} seed(s). Groups differ only in their seed; the "
+        f"95% interval is the mean's (t, n - 1); p is Welch's two-sided t-test against the best group; where a difference is "
+        f"not significant at {ALPHA}, 'seeds needed' is how many seeds per group would find a difference of that size with "
+        f"{POWER:.0%} power (the observed means and spreads taken as the truth).",
+        "",
+        markdown(pd.DataFrame(rows)),
+    ]
+    undecided = [c for c in comparisons if not c.significant and c.group.n >= 2 and best.n >= 2]
+    if undecided:
+        lines.append(
+            "Not significantly worse than the best: "
+            + "; ".join(f"{c.group.key} (p = {c.p_value:.3g}, {c.seeds_needed} seeds each to tell)" for c in undecided)
+            + ".\n"
+        )
+    return "\n".join(lines)
+
+
 def champion_lines(client, runs: pd.DataFrame) -> list[str]:
     """One line per model these runs registered: which version `champion` points at, its run and objective."""
     from mlm_lab.tracking import champion
@@ -178,7 +238,9 @@ def write(runs: pd.DataFrame, tracking_uri: str, output_dir: str | Path, title: 
         header += f"; best {metric} ({direction}): {best[metric]:.6g}, run {best['run']} ({best['run_id']})"
     client = mlflow.MlflowClient(tracking_uri)
     header += "".join(f"\n\n{line}" for line in champion_lines(client, runs))
-    (output_dir / "comparison.md").write_text(header + "\n\n" + markdown(frame))
+    groups = seed_groups(runs, frame)
+    section = "\n" + significance_section(groups, metric, direction) if groups else ""
+    (output_dir / "comparison.md").write_text(header + "\n\n" + markdown(frame) + section)
     frame.to_csv(output_dir / "comparison.csv", index=False)
     written = [output_dir / "comparison.md", output_dir / "comparison.csv"]
 
@@ -187,6 +249,13 @@ def write(runs: pd.DataFrame, tracking_uri: str, output_dir: str | Path, title: 
         histories = {f"{names[r]}": [(p.step, p.value) for p in client.get_metric_history(r, curve)] for r in frame["run_id"]}
         if any(histories.values()):
             written.append(plots.curves(histories, output_dir / "plots" / f"{curve.replace('/', '_')}_curves.png", f"{curve} by run"))
+    if groups:
+        ordered, _ = rank(groups, direction)
+        bars = [(g.key, g.values, g.mean, *g.ci95) for g in ordered]
+        file = output_dir / "plots" / f"{metric.replace('/', '_')}_by_group.png"
+        written.append(plots.error_bars(bars, file, f"{metric}: mean and 95% interval over seeds", metric))
+        histories = {g.key: [[(p.step, p.value) for p in client.get_metric_history(r, "val/loss")] for r in g.runs] for g in ordered}
+        written.append(plots.grouped_curves(histories, output_dir / "plots" / "val_loss_by_group.png", "val/loss: each seed, and the mean"))
     if metric and metric in frame:
         for name in varied_params(runs):
             values: dict[str, list[float]] = {}

@@ -1,5 +1,7 @@
 """The tags mlm_lab puts on sweep runs, and the queries over a sweep's child runs that sweeps and comparisons share."""
 
+import math
+
 SWEEP_TAG = "mlm_lab.sweep_id"  # on the parent and on every child
 OVERRIDES_TAG = "mlm_lab.job_overrides"  # on each child: its overrides, sorted, space-separated
 OBJECTIVE_TAG = "mlm_lab.objective"  # on each child: the metric the sweep optimises (e.g. val/exact_match)
@@ -14,13 +16,35 @@ def finished_children(client, parent_run_id: str) -> list:
     )
 
 
-def best_child(client, parent_run_id: str):
-    """The FINISHED child run with the best objective (by its own objective and direction tags), or None."""
-    scored = [r for r in finished_children(client, parent_run_id) if r.data.tags.get(OBJECTIVE_TAG) in r.data.metrics]
+SEED = "seed"  # the override that makes runs of one config differ only by chance
+
+
+def config_key(overrides: str) -> str:
+    """A child's overrides without its seed: the config its seeds share."""
+    return " ".join(o for o in overrides.split() if o.split("=", 1)[0].lstrip("+~") != SEED)
+
+
+def best_group(client, parent_run_id: str):
+    """(the best config's best seed's run, the config's mean objective, its number of seeds, its overrides), or None.
+
+    The FINISHED children with a finite objective, grouped by their overrides without `seed=`, ranked by mean:
+    with one seed per config, the best child run.
+    """
+    scored = [
+        r for r in finished_children(client, parent_run_id) if math.isfinite(r.data.metrics.get(r.data.tags.get(OBJECTIVE_TAG), math.nan))
+    ]
     if not scored:
         return None
     sign = -1.0 if scored[0].data.tags.get(DIRECTION_TAG) == "maximize" else 1.0
-    return min(scored, key=lambda r: sign * r.data.metrics[r.data.tags[OBJECTIVE_TAG]])
+
+    def value(run) -> float:
+        return sign * run.data.metrics[run.data.tags[OBJECTIVE_TAG]]
+
+    groups: dict[str, list] = {}
+    for run in scored:
+        groups.setdefault(config_key(run.data.tags.get(OVERRIDES_TAG, "")), []).append(run)
+    key, members = min(groups.items(), key=lambda kv: sum(map(value, kv[1])) / len(kv[1]))
+    return min(members, key=value), sign * sum(map(value, members)) / len(members), len(members), key
 
 
 def short(value: str) -> str:

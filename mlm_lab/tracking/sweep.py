@@ -33,7 +33,7 @@ from mlm_lab.errors import require
 from mlm_lab.tracking import claims, store
 from mlm_lab.tracking.redact import redact_config, redact_overrides
 from mlm_lab.tracking.runs import DIRECTION_TAG as DIRECTION_TAG  # re-exported: the runner tags its runs through this module
-from mlm_lab.tracking.runs import OBJECTIVE_TAG, OVERRIDES_TAG, SWEEP_TAG, best_child, finished_children, short
+from mlm_lab.tracking.runs import OBJECTIVE_TAG, OVERRIDES_TAG, SWEEP_TAG, best_group, finished_children, short
 from mlm_lab.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -225,14 +225,25 @@ def close_parent(sweep: Sweep, config: DictConfig) -> None:
     if still_running(client, sweep):
         return
     try:
-        best = best_child(client, sweep.parent_run_id)
-        if best is not None:
+        found = best_group(client, sweep.parent_run_id)  # the best config by its mean over seeds, and its best seed
+        if found is not None:
+            best, mean, seeds, config = found
             objective = best.data.tags[OBJECTIVE_TAG]
             client.set_tag(sweep.parent_run_id, "best_run_id", best.info.run_id)
             client.set_tag(sweep.parent_run_id, "best_run_name", best.info.run_name)
             client.set_tag(sweep.parent_run_id, "best_overrides", best.data.tags.get(OVERRIDES_TAG, ""))
-            client.log_metric(sweep.parent_run_id, f"best/{objective}", best.data.metrics[objective])
-            log.info("sweep %s: best run %s, %s = %.6g", sweep.sweep_id, best.info.run_id, objective, best.data.metrics[objective])
+            client.set_tag(sweep.parent_run_id, "best_group", config)
+            client.set_tag(sweep.parent_run_id, "best_group_seeds", str(seeds))
+            client.log_metric(sweep.parent_run_id, f"best/{objective}", mean)
+            log.info(
+                "sweep %s: best config %r, mean %s = %.6g over %d seed(s); its best run %s",
+                sweep.sweep_id,
+                config,
+                objective,
+                mean,
+                seeds,
+                best.info.run_id,
+            )
             alias_best_version(client, sweep, best)
         compare(sweep.tracking_uri, Path(str(config.hydra.sweep.dir)) / "comparison", parent_run_id=sweep.parent_run_id)
     except Exception as e:  # the jobs' runs are complete; a failed summary must not leave the parent RUNNING

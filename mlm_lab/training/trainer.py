@@ -11,6 +11,7 @@ import torch
 
 from mlm_lab.errors import require
 from mlm_lab.evaluation.splits import evaluate_split, samples_text
+from mlm_lab.models.flops import flops_per_token
 from mlm_lab.training.budget import Budget
 from mlm_lab.training.checkpoint import Checkpointer, save_checkpoint
 from mlm_lab.training.loop import Loop, NonFiniteLossError, StepDone, TrainState, Window
@@ -27,11 +28,12 @@ TRAINING_STATE = ("progress", "optimizer", "schedule", "scaler", "rng", "task", 
 
 @dataclass
 class Trainer:
-    """Trains until the budget (steps, tokens or minutes, whichever ends first) is spent, evaluating every `eval_every` steps."""
+    """Trains until the budget (steps, tokens, FLOPs or minutes, whichever ends first) is spent, evaluating every `eval_every` steps."""
 
     max_steps: int | None = 1000  # optimizer steps; null: budget in tokens or minutes only
     max_tokens: int | None = None  # training tokens over all processes (inputs, padding included)
     max_minutes: float | None = None  # minutes spent in training steps (evaluation and checkpoint writes excluded)
+    max_flops: float | None = None  # training FLOPs: tokens x the model's model/flops_per_token (6N + attention; models/flops.py)
     grad_accum_steps: int = 1  # micro-batches per optimizer step: effective batch = batch_size x this x processes
     eval_every: int = 200  # steps between evaluations (val loss and task metrics); the last step always evaluates
     log_every: int = 10  # steps between train/* points and log lines
@@ -51,7 +53,7 @@ class Trainer:
     overfit_batches: int = 0  # > 0: train on the first N training batches over and over (can the model fit them?); eval stays on val
 
     def __post_init__(self):
-        self.budget = Budget(self.max_steps, self.max_tokens, self.max_minutes)
+        self.budget = Budget(self.max_steps, self.max_tokens, self.max_minutes, self.max_flops)
         for key in ("eval_every", "log_every", "grad_accum_steps"):
             value = getattr(self, key)
             require(value > 0, f"trainer.{key}", f"must be positive, got {value}", f"set trainer.{key} to a positive integer")
@@ -100,6 +102,7 @@ class Trainer:
             "rng": loop.dist.gather(rng_state(loop.generator)),
             "task": loop.dist.gather(loop.task.state_dict()),
             "checkpointer": checkpointer.state_dict(),
+            "flops_per_token": self.budget.flops_per_token,
             "val_metrics": self.val_metrics,
             "world_size": loop.dist.world_size,
             **loop.checkpoint_extra,
@@ -130,9 +133,10 @@ class Trainer:
         self.state = TrainState(**checkpoint["progress"])
         self.val_metrics = dict(checkpoint.get("val_metrics", {}))
 
-    def budget_left(self, progress: dict) -> bool:
-        """Whether a checkpoint's `progress` leaves some of this budget to train."""
+    def budget_left(self, progress: dict, flops_per_token: float | None = None) -> bool:
+        """Whether a checkpoint's `progress` leaves some of this budget to train (`flops_per_token`: the checkpoint's)."""
         state = TrainState(**progress)
+        self.budget.flops_per_token = self.budget.flops_per_token or flops_per_token
         return self.budget.progress(state.step, state.tokens, state.seconds) < 1.0
 
     def require_budget_left(self, progress: dict) -> None:
@@ -142,7 +146,7 @@ class Trainer:
             self.budget.progress(state.step, state.tokens, state.seconds) < 1.0,
             "trainer.max_steps",
             f"the resumed run has already spent its budget (step {state.step}, {state.tokens} tokens, {state.seconds / 60:.1f} minutes)",
-            "raise trainer.max_steps, trainer.max_tokens or trainer.max_minutes on the resume command line",
+            "raise trainer.max_steps, trainer.max_tokens, trainer.max_flops or trainer.max_minutes on the resume command line",
         )
 
     def write(self, loop: Loop, checkpointer: Checkpointer, path) -> None:
@@ -217,6 +221,7 @@ class Trainer:
         self.require_monitor(loop.task)
         loop.scaler = loop.scaler or loop.hardware.grad_scaler()
         checkpointer = self.checkpointer(loop)
+        self.budget.flops_per_token = flops_per_token(loop.model, loop.task.max_sequence_length)
         if resume_from is not None:
             self.restore(loop, checkpointer, resume_from)
         else:
@@ -231,7 +236,9 @@ class Trainer:
         dist, task = loop.dist, loop.task
         effective_batch = task.batch_size * self.grad_accum_steps * dist.world_size
         progress = Progress(self.budget.total_steps(effective_batch * task.max_sequence_length), self.progress_bar, enabled=dist.is_main)
-        loop.tracker.log_metrics({"train/effective_batch_size": effective_batch}, step=self.state.step)
+        loop.tracker.log_metrics(
+            {"train/effective_batch_size": effective_batch, "model/flops_per_token": self.budget.flops_per_token}, step=self.state.step
+        )
         progress.message(
             "effective batch %d sequences = %d per process x %d accumulation steps x %d processes",
             effective_batch,
@@ -273,6 +280,7 @@ class Trainer:
             "train/grad_norm": done.grad_norm,
             "tokens_per_second": window.tokens / max(window.seconds, 1e-9),
             "train/tokens": self.state.tokens,
+            "train/flops": self.state.tokens * self.budget.flops_per_token,
             "train/minutes": self.state.seconds / 60.0,
             **({"train/loss_scale": scaler.get_scale()} if scaler.is_enabled() else {}),
             **loop.task.train_stats(),

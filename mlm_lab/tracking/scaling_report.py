@@ -1,0 +1,90 @@
+"""`mlm-compare scaling=true`: the isoFLOP fit of the runs in the store, as scaling.md and two plots.
+
+Each run is a point: its FLOP budget (`trainer.max_flops`), its parameters (`model/num_parameters`),
+the tokens it trained on (`train/tokens`) and its final objective (a loss: `val/loss` or
+`val/bits_per_byte`). The fit is `analysis/scaling.py`'s; this module only reads runs and writes the report.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlm_lab.analysis.scaling import Point, ScalingFit, fit
+from mlm_lab.errors import ConfigError
+from mlm_lab.reports import plots
+
+BUDGET = "params.trainer.max_flops"
+PARAMS = "metrics.model/num_parameters"
+TOKENS = "metrics.train/tokens"
+CHINCHILLA = "Chinchilla (Hoffmann et al. 2022): a = 0.50, b = 0.50 (approach 2: 0.49 and 0.51)"
+
+
+def points(runs: pd.DataFrame, metric: str) -> list[Point]:
+    """The runs with a FLOP budget, their size, tokens and `metric`; refused by name when a column is missing."""
+    column = f"metrics.{metric}"
+    missing = [c for c in (BUDGET, PARAMS, TOKENS, column) if c not in runs]
+    if missing:
+        raise ConfigError(
+            f"scaling: the runs lack {', '.join(missing)}. Fix: compare an isoFLOP sweep (hparams_search=isoflop_arithmetic or "
+            "isoflop_tinystories: runs budgeted with trainer.max_flops), or name the loss with metric=val/loss"
+        )
+    budgeted = runs[runs[BUDGET].notna() & (runs[BUDGET] != "None")]
+    return [
+        Point(float(r[BUDGET]), float(r[PARAMS]), float(r[TOKENS]), float(r[column]), r["run_id"])
+        for _, r in budgeted.iterrows()
+        if not any(isinstance(v, float) and math.isnan(v) for v in (r[PARAMS], r[TOKENS], r[column]))
+    ]
+
+
+def markdown(result: ScalingFit, metric: str, count: int, predict: float | None) -> str:
+    lines = [
+        f"# Scaling: {metric} over {count} runs at {len(result.budgets)} FLOP budgets",
+        "",
+        "| budget C (FLOPs) | N_opt (params) | D_opt (tokens) | loss at the minimum | minimum inside the sampled sizes |",
+        "|---|---|---|---|---|",
+    ]
+    for n_fit, d_fit in zip(result.n_parabolas, result.d_parabolas):
+        inside = "yes" if n_fit.inside else "no (extrapolated)"
+        lines.append(f"| {n_fit.budget:.3g} | {10**n_fit.x_opt:.4g} | {10**d_fit.x_opt:.4g} | {n_fit.loss_opt:.4g} | {inside} |")
+    a_low, a_high = result.a_interval
+    b_low, b_high = result.b_interval
+    lines += [
+        "",
+        f"N_opt = {result.a_coefficient:.3g} x C^a with **a = {result.a:.3f}** (95% bootstrap interval [{a_low:.3f}, {a_high:.3f}])",
+        f"D_opt = {result.b_coefficient:.3g} x C^b with **b = {result.b:.3f}** (95% bootstrap interval [{b_low:.3f}, {b_high:.3f}])",
+        f"({result.resamples} bootstrap resamples fitted, {result.dropped} dropped: a budget's minimum fell outside its sizes.)",
+        "",
+        f"Published: {CHINCHILLA}. At this scale the embedding and the attention term are a large share of N and of",
+        "the FLOPs, and the budgets span little: read the exponents as this setup's, not as a law.",
+    ]
+    lines += [f"\nNote: {note}." for note in result.notes]
+    if predict:
+        n, d = result.predict(predict)
+        lines.append(
+            f"\nFor a budget of {predict:.3g} FLOPs: N_opt = {n:.4g} parameters, D_opt = {d:.4g} tokens ({d / n:.3g} tokens per parameter)."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write(runs: pd.DataFrame, metric: str, output_dir: str | Path, predict: float | None = None) -> list[Path]:
+    """scaling.md, isoflop.png and frontier.png under `output_dir`; returns the files."""
+    found = points(runs, metric)
+    try:
+        result = fit(found)
+    except ValueError as e:
+        raise ConfigError(f"scaling: {e}. Fix: run the isoFLOP sweep with more sizes or budgets") from None
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "scaling.md").write_text(markdown(result, metric, len(found), predict))
+    curves = {}
+    for n_fit in result.n_parabolas:
+        runs_at = sorted((p.params, p.loss) for p in found if p.flops == n_fit.budget)
+        xs = np.linspace(math.log10(runs_at[0][0]), math.log10(runs_at[-1][0]), 50)
+        a, b, c = n_fit.coefficients
+        curves[f"C = {n_fit.budget:.2g}"] = (runs_at, [(10**x, a * x * x + b * x + c) for x in xs], (10**n_fit.x_opt, n_fit.loss_opt))
+    written = [output_dir / "scaling.md", plots.isoflop(curves, output_dir / "isoflop.png", f"isoFLOP curves: {metric}", metric)]
+    frontier = [(n.budget, 10**n.x_opt, 10**d.x_opt) for n, d in zip(result.n_parabolas, result.d_parabolas)]
+    written.append(plots.frontier(frontier, result, output_dir / "frontier.png"))
+    return written
