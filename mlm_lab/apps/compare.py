@@ -4,6 +4,8 @@ mlm-compare experiment=arithmetic               # every run of the experiment
 mlm-compare experiment=arithmetic sweep=latest  # the newest sweep's child runs (report logged to its parent)
 mlm-compare sweep=<parent run id>
 mlm-compare experiment=cervantes dataset=<digest>   # only the runs that saw that dataset
+mlm-compare experiment=arithmetic axis=flops        # curves against training FLOPs (tokens, minutes; default steps)
+mlm-compare sweep=<isoFLOP sweep> scaling=true predict_flops=1e16   # the compute-optimal size and tokens
 """
 
 import sys
@@ -26,7 +28,15 @@ def run(cfg: DictConfig) -> list[Path]:
     if cfg.sweep == "latest" and not cfg.experiment:
         raise ConfigError("sweep=latest needs the experiment. Fix: add experiment=NAME")
     parent = latest_sweep(uri, cfg.experiment) if cfg.sweep == "latest" else cfg.sweep
-    written = compare(uri, cfg.output_dir, experiment=cfg.experiment, parent_run_id=parent, max_runs=cfg.max_runs, dataset=cfg.dataset)
+    if cfg.scaling:
+        from mlm_lab.tracking.scaling_report import report
+
+        written = report(uri, cfg.output_dir, cfg.experiment, parent, cfg.metric, cfg.predict_flops, cfg.max_runs)
+        print(written[0].read_text())
+        return written
+    written = compare(
+        uri, cfg.output_dir, experiment=cfg.experiment, parent_run_id=parent, max_runs=cfg.max_runs, dataset=cfg.dataset, axis=cfg.axis
+    )
     if not written:
         raise ConfigError(f"no runs found for {'sweep ' + parent if parent else 'experiment ' + cfg.experiment} in {uri}")
     print(written[0].read_text())

@@ -16,8 +16,10 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 BREAKDOWN = re.compile(r"^(?P<split>[^/]+)/(?P<name>.+)_len(?P<length>\d+)$")
 
 
-def curves(histories: dict[str, list[tuple[int, float]]], path: str | Path, title: str, log_y: bool = False) -> Path:
-    """One line per metric or run (step on x); series with no points are left out.
+def curves(
+    histories: dict[str, list[tuple[float, float]]], path: str | Path, title: str, log_y: bool = False, xlabel: str = "step"
+) -> Path:
+    """One line per metric or run (step, or `xlabel`'s quantity, on x); series with no points are left out.
 
     Past a few lines (a sweep's runs) the legend moves beside the axes, and past ten the colours come
     from a 20-colour map, so every line stays readable and tellable apart.
@@ -29,7 +31,7 @@ def curves(histories: dict[str, list[tuple[int, float]]], path: str | Path, titl
     for i, (name, points) in enumerate(lines.items()):
         steps, values = zip(*sorted(points))
         ax.plot(steps, values, marker="o" if len(points) < 30 else None, markersize=3, label=name, color=colours[i % len(colours)])
-    ax.set_xlabel("step")
+    ax.set_xlabel(xlabel)
     ax.set_title(title)
     if log_y:
         ax.set_yscale("log")

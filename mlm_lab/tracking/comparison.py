@@ -224,7 +224,24 @@ def champion_lines(client, runs: pd.DataFrame) -> list[str]:
     return lines
 
 
-def write(runs: pd.DataFrame, tracking_uri: str, output_dir: str | Path, title: str) -> list[Path]:
+AXES = {"steps": None, "tokens": "train/tokens", "flops": "train/flops", "minutes": "train/minutes"}
+
+
+def on_axis(client, run_id: str, points: list[tuple[int, float]], axis: str) -> list[tuple[float, float]]:
+    """`points` (step, value) with the step replaced by the run's `axis` metric at that step (its last point at or before it)."""
+    metric = AXES[axis]
+    if metric is None:
+        return points
+    history = sorted((m.step, m.value) for m in client.get_metric_history(run_id, metric))
+    out = []
+    for step, value in points:
+        before = [x for s, x in history if s <= step]
+        if before:
+            out.append((before[-1], value))
+    return out
+
+
+def write(runs: pd.DataFrame, tracking_uri: str, output_dir: str | Path, title: str, axis: str = "steps") -> list[Path]:
     """comparison.md, comparison.csv and the plots under `output_dir`; returns the files written."""
     import mlflow
 
@@ -246,9 +263,14 @@ def write(runs: pd.DataFrame, tracking_uri: str, output_dir: str | Path, title: 
 
     names = dict(zip(frame["run_id"], frame["run"]))
     for curve in dict.fromkeys(m for m in ("val/loss", metric) if m):  # the loss and the objective, once each
-        histories = {f"{names[r]}": [(p.step, p.value) for p in client.get_metric_history(r, curve)] for r in frame["run_id"]}
+        histories = {
+            f"{names[r]}": on_axis(client, r, [(p.step, p.value) for p in client.get_metric_history(r, curve)], axis)
+            for r in frame["run_id"]
+        }
         if any(histories.values()):
-            written.append(plots.curves(histories, output_dir / "plots" / f"{curve.replace('/', '_')}_curves.png", f"{curve} by run"))
+            suffix = "" if axis == "steps" else f"_by_{axis}"
+            file = output_dir / "plots" / f"{curve.replace('/', '_')}_curves{suffix}.png"
+            written.append(plots.curves(histories, file, f"{curve} by run", xlabel=axis if axis != "steps" else "step"))
     if groups:
         ordered, _ = rank(groups, direction)
         bars = [(g.key, g.values, g.mean, *g.ci95) for g in ordered]
@@ -275,16 +297,20 @@ def compare(
     parent_run_id: str | None = None,
     max_runs: int = 1000,
     dataset: str | None = None,
+    axis: str = "steps",
 ) -> list[Path]:
     """Write the report for a sweep (logged to its parent run too) or an experiment; returns the files."""
     import mlflow
 
+    from mlm_lab.errors import require
+
+    require(axis in AXES, "axis", f"is {axis!r}", f"choose one of {', '.join(AXES)}")
     runs = search(tracking_uri, experiment, parent_run_id, max_runs, dataset)
     if runs.empty:
         log.warning("no runs to compare in %s", parent_run_id or experiment)
         return []
     title = f"Sweep {parent_run_id}" if parent_run_id else f"Experiment {experiment}"
-    written = write(runs, tracking_uri, output_dir, title)
+    written = write(runs, tracking_uri, output_dir, title, axis)
     if parent_run_id:
         client = mlflow.MlflowClient(tracking_uri)
         for path in written:

@@ -88,3 +88,26 @@ def write(runs: pd.DataFrame, metric: str, output_dir: str | Path, predict: floa
     frontier = [(n.budget, 10**n.x_opt, 10**d.x_opt) for n, d in zip(result.n_parabolas, result.d_parabolas)]
     written.append(plots.frontier(frontier, result, output_dir / "frontier.png"))
     return written
+
+
+def report(
+    tracking_uri: str,
+    output_dir: str | Path,
+    experiment: str | None,
+    parent_run_id: str | None,
+    metric: str,
+    predict: float | None,
+    max_runs: int,
+) -> list[Path]:
+    """The scaling report of a sweep (logged to its parent run too) or an experiment's runs."""
+    import mlflow
+
+    from mlm_lab.tracking.comparison import search
+
+    runs = search(tracking_uri, experiment, parent_run_id, max_runs)
+    written = write(runs, metric, output_dir, predict)
+    if parent_run_id:
+        client = mlflow.MlflowClient(tracking_uri)
+        for path in written:
+            client.log_artifact(parent_run_id, str(path), "scaling")
+    return written

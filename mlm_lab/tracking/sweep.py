@@ -227,18 +227,18 @@ def close_parent(sweep: Sweep, config: DictConfig) -> None:
     try:
         found = best_group(client, sweep.parent_run_id)  # the best config by its mean over seeds, and its best seed
         if found is not None:
-            best, mean, seeds, config = found
+            best, mean, seeds, shared = found
             objective = best.data.tags[OBJECTIVE_TAG]
             client.set_tag(sweep.parent_run_id, "best_run_id", best.info.run_id)
             client.set_tag(sweep.parent_run_id, "best_run_name", best.info.run_name)
             client.set_tag(sweep.parent_run_id, "best_overrides", best.data.tags.get(OVERRIDES_TAG, ""))
-            client.set_tag(sweep.parent_run_id, "best_group", config)
+            client.set_tag(sweep.parent_run_id, "best_group", shared)
             client.set_tag(sweep.parent_run_id, "best_group_seeds", str(seeds))
             client.log_metric(sweep.parent_run_id, f"best/{objective}", mean)
             log.info(
                 "sweep %s: best config %r, mean %s = %.6g over %d seed(s); its best run %s",
                 sweep.sweep_id,
-                config,
+                shared,
                 objective,
                 mean,
                 seeds,

@@ -1,0 +1,51 @@
+"""`mlm-compare scaling=true` on runs logged to a real store from a known law: the report, its plots, its refusals."""
+
+import mlflow
+import pytest
+
+from mlm_lab.errors import ConfigError
+from mlm_lab.tracking.scaling_report import report
+from tests.conftest import run_cli
+from tests.test_scaling import TRUE_A, isoflop_runs
+from tests.tracking_fixtures import fresh_store
+
+
+@pytest.fixture
+def store_with_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = fresh_store(tmp_path)
+    client = mlflow.MlflowClient(uri)
+    experiment_id = client.create_experiment("iso")
+    for p in isoflop_runs([1e18, 1e19, 1e20], noise=0.002, seed=1):
+        run_id = client.create_run(experiment_id).info.run_id
+        client.log_param(run_id, "trainer.max_flops", repr(p.flops))
+        client.log_metric(run_id, "model/num_parameters", p.params)
+        client.log_metric(run_id, "train/tokens", p.tokens)
+        client.log_metric(run_id, "val/loss", p.loss)
+        client.set_terminated(run_id)
+    unbudgeted = client.create_run(experiment_id).info.run_id  # a run trained by steps: not an isoFLOP point
+    client.log_param(unbudgeted, "trainer.max_flops", "None")
+    client.set_terminated(unbudgeted)
+    return uri, tmp_path
+
+
+def test_the_report_names_the_fitted_exponents_and_a_prediction(store_with_runs):
+    uri, tmp_path = store_with_runs
+    written = report(uri, tmp_path / "out", "iso", None, "val/loss", 1e21, 1000)
+    assert [p.name for p in written] == ["scaling.md", "isoflop.png", "frontier.png"]
+    text = written[0].read_text()
+    assert "over 21 runs at 3 FLOP budgets" in text  # the unbudgeted run is left out
+    a = float(text.split("**a = ")[1].split("**")[0])
+    assert a == pytest.approx(TRUE_A, abs=0.05) and "Chinchilla" in text and "For a budget of 1e+21 FLOPs" in text
+    assert all(p.stat().st_size > 10_000 for p in written[1:])
+
+
+def test_the_cli_prints_the_report_and_refuses_runs_without_budgets(store_with_runs):
+    uri, tmp_path = store_with_runs
+    result = run_cli(
+        ["mlm_lab.apps.compare", "experiment=iso", "scaling=true", f"output_dir={tmp_path / 'cli'}"], cwd=tmp_path, tracking_uri=uri
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "# Scaling: val/loss over 21 runs" in result.stdout
+    with pytest.raises(ConfigError, match="metrics.val/bits_per_byte.*isoflop"):
+        report(uri, tmp_path / "x", "iso", None, "val/bits_per_byte", None, 1000)
