@@ -114,7 +114,8 @@ def test_app_configs_compose():
 def test_debug_is_listed_last_and_off_unless_chosen():
     defaults = OmegaConf.load(conf_dir() / "config.yaml").defaults
     names = [next(iter(d)) if isinstance(d, DictConfig) else d for d in defaults]
-    assert names[-3:] == ["experiment", "hparams_search", "debug"] and defaults[-1].debug is None  # it overrides the experiment
+    # size overrides the experiment's width and depth; debug overrides everything
+    assert names[-4:] == ["experiment", "size", "hparams_search", "debug"] and defaults[-1].debug is None and defaults[-3].size is None
     assert choices("debug") == ["fast", "overfit"]
 
 
@@ -161,3 +162,10 @@ def test_language_modelling_configs_share_one_base_and_differ_in_corpus_and_prom
 def test_hardware_cpu_is_auto_with_the_device_pinned():
     auto, cpu = (OmegaConf.to_container(compose_config([f"hardware={c}", "output_dir=x"]).hardware) for c in ("auto", "cpu"))
     assert cpu == {**auto, "device": cpu["device"]} and cpu["device"].name == "cpu" and auto["device"].name == "auto"
+
+
+@pytest.mark.parametrize("size", choices("size"))
+def test_each_size_of_the_ladder_sets_width_depth_and_heads_over_the_experiment(size):
+    cfg = compose_config(["experiment=tinystories", f"size={size}", "output_dir=/tmp/unused"])
+    width, depth = (int(part[1:]) for part in size.split("_"))
+    assert (cfg.model.d_model, cfg.model.n_layers) == (width, depth) and cfg.model.d_model % cfg.model.n_heads == 0
