@@ -187,6 +187,7 @@ def test_mlflow_ui_shows_the_sweeps_child_runs_and_metrics(chromium, server, rem
         assert repr(child.data.metrics["val/loss"]) in value_row
         assert value_row.strip().endswith(child.data.params["model.d_model"])
     assert screenshot.stat().st_size > 10_000 and all(shot.stat().st_size > 10_000 for shot in shots.values())
+    assert sum("train.py -m" in row for row in rows) >= 3, rows  # Source: the command (parent and children), whole
     assert "Model registry" in landing and "Send your first trace" not in landing and "Agent versions" not in landing, landing[:2000]
     assert "champion" in model_text and "sweep-" in model_text
     assert models_text.count("final-step0000010") == 2 and models_text.count("best-step0000010") == 2, models_text[:3000]

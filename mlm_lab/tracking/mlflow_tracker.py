@@ -19,7 +19,7 @@ import mlflow
 from mlm_lab.errors import require
 from mlm_lab.tracking import checkpoint_models, store
 from mlm_lab.tracking.outbox import JOURNAL, Outbox, upload_bytes
-from mlm_lab.tracking.params import flatten, git_state
+from mlm_lab.tracking.params import flatten, git_state, source_tags
 from mlm_lab.tracking.redact import redact_overrides
 from mlm_lab.tracking.registry import check_reload, load_registered, log_model, register_into, register_version, registered_version
 from mlm_lab.training.signals import held
@@ -108,12 +108,11 @@ class MlflowTracker:
             state = random.getstate()  # MLflow draws random run names from `random`, which the runner has seeded
             random.seed()
             try:
-                command = shlex.join(redact_overrides(sys.argv))
                 active = mlflow.start_run(
                     run_name=self.run_name,
                     parent_run_id=parent_run_id,
-                    # the UI's Source column shows mlflow.source.name: the command, not the path of the python binary
-                    tags={**git_state(), "command": command, "mlflow.source.name": command, **(tags or {})},
+                    # the UI's Source column: the command, not the path of the python binary
+                    tags={**git_state(), **source_tags(sys.argv), **(tags or {})},
                     log_system_metrics=self.system_metrics,
                 )
             finally:

@@ -1,5 +1,6 @@
 """What a run records about its setting at the start: the config as flat params, and the code's git state."""
 
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -29,3 +30,17 @@ def git_state(root: str | Path | None = None) -> dict[str, str]:
     if commit.returncode != 0:
         return {"git_commit": "unknown", "git_dirty": "unknown"}
     return {"git_commit": commit.stdout.strip(), "git_dirty": str(bool(status.stdout.strip())).lower()}
+
+
+def source_tags(argv: list[str]) -> dict[str, str]:
+    """The command as tags: `command` (argv, credentials redacted) and the UI's Source column (`mlflow.source.*`).
+
+    The UI shows a LOCAL source's name only after its last "/" (a file name: of a command, a fragment of its last
+    path); a JOB source without Databricks' job tags is shown whole. The program is named by its file name
+    (`mlm-train`, or `train.py` under `python -m`).
+    """
+    from mlm_lab.tracking.redact import redact_overrides
+
+    redacted = redact_overrides(argv)
+    shown = [Path(redacted[0]).name, *redacted[1:]] if redacted else []
+    return {"command": shlex.join(redacted), "mlflow.source.name": shlex.join(shown), "mlflow.source.type": "JOB"}

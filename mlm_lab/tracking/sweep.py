@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlm_lab.errors import require
 from mlm_lab.tracking import claims, store
+from mlm_lab.tracking.params import source_tags
 from mlm_lab.tracking.redact import redact_config, redact_overrides
 from mlm_lab.tracking.runs import DIRECTION_TAG as DIRECTION_TAG  # re-exported: the runner tags its runs through this module
 from mlm_lab.tracking.runs import OBJECTIVE_TAG, OVERRIDES_TAG, SWEEP_TAG, best_group, finished_children, short
@@ -194,8 +194,7 @@ def find_or_create_parent(client, uri: str, experiment_name: str, config: DictCo
         tags={
             SWEEP_TAG: sid,
             "mlm_lab.role": "sweep",
-            "command": shlex.join(redact_overrides(sys.argv)),
-            "mlflow.source.name": shlex.join(redact_overrides(sys.argv)),
+            **source_tags(sys.argv),
             "sweeper": str(config.hydra.sweeper.get("_target_", "")),
             "launcher": str(config.hydra.launcher.get("_target_", "")),
             "sweep_dir": str(config.hydra.sweep.dir),
