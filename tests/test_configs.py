@@ -115,7 +115,8 @@ def test_debug_is_listed_last_and_off_unless_chosen():
     defaults = OmegaConf.load(conf_dir() / "config.yaml").defaults
     names = [next(iter(d)) if isinstance(d, DictConfig) else d for d in defaults]
     # size overrides the experiment's width and depth; debug overrides everything
-    assert names[-4:] == ["experiment", "size", "hparams_search", "debug"] and defaults[-1].debug is None and defaults[-3].size is None
+    assert names[-5:] == ["experiment", "size", "seeds", "hparams_search", "debug"] and defaults[-1].debug is None
+    assert defaults[-4].size is None and defaults[-3].seeds is None
     assert choices("debug") == ["fast", "overfit"]
 
 

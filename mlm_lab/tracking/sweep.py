@@ -112,6 +112,20 @@ def sweep_tracker(config: DictConfig) -> Tracker:
     return kinds[target](**fields)
 
 
+def require_grid_for_seeds(config: DictConfig) -> None:
+    """`seeds=xN` repeats every config of a grid; under Optuna the seed would be one more sampled parameter."""
+    chosen = config.hydra.runtime.choices.get("seeds")
+    sweeper = str(config.hydra.sweeper.get("_target_", ""))
+    if chosen not in (None, "null") and "optuna" in sweeper.lower():
+        from mlm_lab.errors import ConfigError
+
+        raise ConfigError(
+            f"seeds={chosen} repeats every config of a grid sweep, but this sweep is an Optuna search, which would draw one "
+            "seed per trial instead of averaging over them. Fix: drop seeds=, and train the search's best configs again as a "
+            "grid over seeds (mlm-train -m ... seed=0,1,2, or seeds=x3)"
+        )
+
+
 class SweepCallback(Callback):
     """Opens the parent run when a tracked multirun starts; summarises and closes it when it ends."""
 
@@ -121,6 +135,7 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         try:
+            require_grid_for_seeds(config)
             tracker = sweep_tracker(config)
             if not tracker.keeps_runs:
                 return  # tracking=none: nothing to nest

@@ -1,0 +1,36 @@
+"""`seeds=xN`: every config of a grid sweep over N seeds, summarised by its mean; refused for an Optuna search."""
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import TINY, run_cli, runs_of, sqlite_uri
+
+
+@pytest.mark.slow
+def test_a_grid_times_seeds_names_the_best_mean_config_and_reports_significance(tmp_path):
+    uri = sqlite_uri(tmp_path)
+    args = ["mlm_lab.apps.train", "-m", *TINY, "optimizer.lr=3e-4,3e-3", "seeds=x2", "tracking.register_as=null"]
+    result = run_cli(args, cwd=tmp_path, tracking_uri=uri)
+    assert result.returncode == 0, result.stderr[-4000:]
+    (parent,), children = runs_of(uri)
+    assert sorted(c.data.params["seed"] for c in children) == ["0", "0", "1", "1"]
+    values = {}
+    for c in children:
+        values.setdefault(c.data.params["optimizer.lr"], []).append(c.data.metrics["val/exact_match"])
+    means = {lr: sum(v) / len(v) for lr, v in values.items()}
+    best_lr = max(means, key=means.get)
+    tags = parent.data.tags
+    assert tags["best_group_seeds"] == "2" and f"optimizer.lr={best_lr}" in tags["best_group"] and "seed=" not in tags["best_group"]
+    assert parent.data.metrics["best/val/exact_match"] == pytest.approx(means[best_lr])
+    best_child = next(c for c in children if c.info.run_id == tags["best_run_id"])
+    assert best_child.data.params["optimizer.lr"] == best_lr
+    assert best_child.data.metrics["val/exact_match"] == max(values[best_lr])
+    report = MlflowClient(uri).download_artifacts(parent.info.run_id, "comparison/comparison.md", str(tmp_path))
+    assert "## Seeds and significance: val/exact_match (maximize)" in open(report).read()
+
+
+def test_seeds_with_an_optuna_search_is_refused_before_any_job(tmp_path):
+    result = run_cli(["mlm_lab.apps.train", "-m", *TINY, "hparams_search=arithmetic_optuna", "seeds=x3"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert "seeds=x3 repeats every config of a grid sweep" in result.stderr + result.stdout
+    assert not list(tmp_path.rglob("checkpoints"))
