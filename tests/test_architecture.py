@@ -123,6 +123,8 @@ LAYERS = [
     ("mlm_lab.training", {"mlm_lab.tracking", "mlm_lab.runner", "mlm_lab.apps"}),
     ("mlm_lab.tracking", {"mlm_lab.instantiate", "mlm_lab.runner", "mlm_lab.apps", "mlm_lab.training.trainer"}),
     ("mlm_lab.export", {"mlm_lab.runner", "mlm_lab.apps", "mlm_lab.training.trainer", "mlm_lab.components"}),
+    # statistics and scaling fits on plain numbers: no runs, no models
+    ("mlm_lab.analysis", {"mlm_lab.tracking", "mlm_lab.training", "mlm_lab.runner", "mlm_lab.apps", "mlm_lab.models", "mlm_lab.data"}),
 ]
 
 
