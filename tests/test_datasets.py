@@ -39,3 +39,16 @@ def test_a_digest_that_is_not_one_is_refused():
     with pytest.raises(ConfigError, match="is not a digest"):
         dataset_filter("abc' or 1=1")
     assert dataset_filter(None) == ""
+
+
+def test_every_run_logs_cpu_and_memory_as_system_metrics(tiny_runs):
+    """tracking.system_metrics (on by default) samples the host in MLflow's own thread; the runs sampled every second."""
+    from mlflow import MlflowClient
+
+    _, uri = tiny_runs
+    client = MlflowClient(uri)
+    (experiment,) = [e for e in client.search_experiments() if e.name == "arithmetic"]
+    for run in client.search_runs([experiment.experiment_id]):
+        system = {k for k in run.data.metrics if k.startswith("system/")}
+        assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= system, sorted(run.data.metrics)
+        assert 0 <= run.data.metrics["system/cpu_utilization_percentage"] <= 100
