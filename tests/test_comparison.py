@@ -158,3 +158,21 @@ def test_without_repeated_seeds_there_is_no_significance_section(experiment, tmp
     uri, _ = experiment
     compare(uri, tmp_path / "report", experiment="cmp")
     assert "Seeds and significance" not in (tmp_path / "report" / "comparison.md").read_text()
+
+
+def test_curves_go_on_a_tokens_or_flops_axis(uri, tmp_path):
+    from mlm_lab.tracking.comparison import on_axis
+
+    client = mlflow.MlflowClient(uri)
+    experiment_id = client.create_experiment("axis")
+    run_id = log_run(client, experiment_id, "r", {"optimizer.lr": "0.1"}, accuracy=0.5, losses=(2.0, 1.5, 1.0))
+    for step in (1, 2, 3):  # train/* points at every step; evaluations (val/loss) at steps 1, 2, 3
+        client.log_metric(run_id, "train/tokens", 1000.0 * step, step=step)
+        client.log_metric(run_id, "train/flops", 6e9 * step, step=step)
+    points = [(m.step, m.value) for m in client.get_metric_history(run_id, "val/loss")]
+    assert on_axis(client, run_id, points, "steps") == points
+    assert sorted(on_axis(client, run_id, points, "flops")) == [(6e9, 2.0), (1.2e10, 1.5), (1.8e10, 1.0)]
+    written = compare(uri, tmp_path / "out", experiment="axis", axis="tokens")
+    assert "val_loss_curves_by_tokens.png" in {p.name for p in written}
+    with pytest.raises(ConfigError, match="axis.*steps, tokens, flops, minutes"):
+        compare(uri, tmp_path / "out", experiment="axis", axis="epochs")
