@@ -10,14 +10,16 @@ config names (the task owns its loss mask, its metrics and its text format).
 """
 
 import contextlib
+import copy
 import json
 import logging
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from mlm_lab.components import Components, build_components, seed_everything
+from mlm_lab.errors import require
 from mlm_lab.evaluation.splits import samples_text
 from mlm_lab.export.model_card import model_card
 from mlm_lab.export.source import Source
@@ -214,3 +216,27 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     finally:
         c.dist.shutdown()
     return val.get(f"val/{c.task.objective}", float("nan"))
+
+
+def train_seeds(cfg: DictConfig, overrides: list[str] | None = None) -> float:
+    """`train` once per seed of `trial_seeds` (seed, seed + 1, ...): the mean of their objectives (NaN if one is NaN).
+
+    Each seed is its own run (`seed=N` among its overrides, so a sweep groups the seeds of one config and a relaunch
+    skips the ones that finished) in its own folder `output_dir/seedN`; an Optuna trial then scores a config by its
+    mean over seeds. `trial_seeds: 1` is one plain `train`.
+    """
+    overrides = list(overrides or [])
+    n = int(cfg.get("trial_seeds") or 1)
+    require(n >= 1, "trial_seeds", f"is {n}", "set trial_seeds to 1 or more (seeds each job trains; its objective is their mean)")
+    if n == 1:
+        return train(cfg, overrides)
+    base = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed"]
+    values = []
+    for seed in range(int(cfg.seed), int(cfg.seed) + n):
+        run_cfg = copy.deepcopy(cfg)  # (interpolations resolve in the copy)
+        with open_dict(run_cfg):
+            run_cfg.seed = seed
+            run_cfg.output_dir = str(Path(str(cfg.output_dir)) / f"seed{seed}")
+        values.append(train(run_cfg, [*base, f"seed={seed}"]))
+        log.info("trial_seeds: seed %d gave %.6g (%d of %d)", seed, values[-1], len(values), n)
+    return sum(values) / n

@@ -32,5 +32,27 @@ def test_a_grid_times_seeds_names_the_best_mean_config_and_reports_significance(
 def test_seeds_with_an_optuna_search_is_refused_before_any_job(tmp_path):
     result = run_cli(["mlm_lab.apps.train", "-m", *TINY, "hparams_search=arithmetic_optuna", "seeds=x3"], cwd=tmp_path)
     assert result.returncode == 2
-    assert "seeds=x3 repeats every config of a grid sweep" in result.stderr + result.stdout
+    out = result.stderr + result.stdout
+    assert "seeds=x3 repeats every config of a grid sweep" in out and "replace seeds=x3 with trial_seeds=3" in out
     assert not list(tmp_path.rglob("checkpoints"))
+
+
+@pytest.mark.slow
+def test_an_optuna_search_with_trial_seeds_optimises_the_mean_over_seeds(tmp_path):
+    """trial_seeds=2: each trial trains seeds 0 and 1 as two runs and gives Optuna their mean."""
+    import yaml
+
+    uri = sqlite_uri(tmp_path)
+    args = ["mlm_lab.apps.train", "-m", *TINY, "hparams_search=arithmetic_optuna", "hydra.sweeper.n_trials=2", "trial_seeds=2"]
+    result = run_cli([*args, "tracking.register_as=null", f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path, tracking_uri=uri)
+    assert result.returncode == 0, result.stderr[-4000:]
+    (parent,), children = runs_of(uri)
+    assert len(children) == 4 and sorted(c.data.params["seed"] for c in children) == ["0", "0", "1", "1"]
+    trials: dict[str, list[float]] = {}
+    for c in children:
+        trials.setdefault(c.data.tags["mlm_lab.job_num"], []).append(c.data.metrics["val/exact_match"])
+    means = {job: sum(v) / 2 for job, v in trials.items()}
+    best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())["best_value"]
+    assert best == pytest.approx(max(means.values()))  # what Optuna saw: a trial's mean over its seeds
+    assert parent.data.tags["best_group_seeds"] == "2" and parent.data.metrics["best/val/exact_match"] == pytest.approx(best)
+    assert {p.name for p in (tmp_path / "sweep" / "0").iterdir()} >= {"seed0", "seed1"}  # a folder per seed

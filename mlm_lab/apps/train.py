@@ -18,13 +18,13 @@ log = logging.getLogger(__name__)
 @exit_on_config_error
 def app(cfg: DictConfig) -> float:
     """Train one job of the composed config; returns the sweep objective."""
-    from mlm_lab.runner import train
+    from mlm_lab.runner import train_seeds
     from mlm_lab.training.checkpoint import CheckpointWriteError
     from mlm_lab.training.signals import TrainingInterrupted
     from mlm_lab.training.trainer import NonFiniteLossError
 
     try:
-        return train(cfg, overrides=list(HydraConfig.get().overrides.task))
+        return train_seeds(cfg, overrides=list(HydraConfig.get().overrides.task))
     except TrainingInterrupted as e:
         log.error(
             "interrupted: %s. The run is marked KILLED; continue it with: %s", e, getattr(e, "resume_command", "mlm-train resume=PATH")

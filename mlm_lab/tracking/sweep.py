@@ -121,8 +121,8 @@ def require_grid_for_seeds(config: DictConfig) -> None:
 
         raise ConfigError(
             f"seeds={chosen} repeats every config of a grid sweep, but this sweep is an Optuna search, which would draw one "
-            "seed per trial instead of averaging over them. Fix: drop seeds=, and train the search's best configs again as a "
-            "grid over seeds (mlm-train -m ... seed=0,1,2, or seeds=x3)"
+            f"seed per trial instead of averaging over them. Fix: replace seeds={chosen} with trial_seeds={chosen[1:]} (each trial "
+            "trains that many seeds and Optuna optimises their mean)"
         )
 
 
