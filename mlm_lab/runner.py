@@ -213,6 +213,8 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
             log.info("run %s finished; registered model: %s", c.tracker.run_id, model_uri)
         if guard.received is not None:
             log.warning("a signal came while the run ended; it ended FINISHED, with nothing left to resume")
+        if (link := c.tracker.ui_link()) is not None:
+            log.info("the run in the MLflow UI: %s", link)
     finally:
         c.dist.shutdown()
     return val.get(f"val/{c.task.objective}", float("nan"))

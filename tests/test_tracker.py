@@ -39,7 +39,7 @@ def drift(cls: type) -> list[str]:
 def test_the_protocol_lists_what_the_runner_trainer_and_apps_call():
     assert METHODS == sorted(
         ["run", "check_reachable", "run_exists", "download_checkpoint", "logged_overrides", "log_metrics", "log_text", "log_artifact"]
-        + ["log_inputs", "log_checkpoint", "fetch_checkpoint"]
+        + ["log_inputs", "log_checkpoint", "fetch_checkpoint", "ui_link"]
         + ["set_tag", "set_tags", "caught_up", "metric_history", "log_model", "check_reload", "register_version", "run_status"]
     )
     assert ATTRIBUTES == ["experiment", "keeps_runs", "register_as", "resolved_uri", "run_id"]

@@ -169,15 +169,7 @@ class MlflowTracker:
         except Exception:
             if sent:
                 raise
-        if sent:
-            served = self.resolved_uri.startswith(("http://", "https://"))
-            log.info(
-                "tracking: run %s in the MLflow UI%s: %s",
-                self.run_id,
-                "" if served else f" (after mlflow ui --backend-store-uri {self.resolved_uri})",
-                store.ui_url(self.resolved_uri, self.experiment_id, f"runs/{self.run_id}"),
-            )
-        else:
+        if not sent:
             where = f"They are kept in {outbox.journal}; send them when it is back with:\n  mlm-upload journal={outbox.journal}"
             log.error(
                 "tracking: the store %s did not answer for %.0f s (%s). The run ended %s and its checkpoints are on disk, "
@@ -189,6 +181,14 @@ class MlflowTracker:
                 self.run_id,
                 where if outbox.journal else "No journal was kept (the app gave no output folder).",
             )
+
+    def ui_link(self) -> str | None:
+        """Where the UI shows the last run, in its model-training view (a local store: after `mlflow ui`)."""
+        if self.run_id is None:
+            return None
+        served = self.resolved_uri.startswith(("http://", "https://"))
+        where = "" if served else f" (after mlflow ui --backend-store-uri {self.resolved_uri})"
+        return store.ui_url(self.resolved_uri, self.experiment_id, f"runs/{self.run_id}") + where
 
     def check_reachable(self, timeout: float = 10.0) -> None:
         """Refuse, before any work, a tracking server that does not answer or a sqlite file that cannot be created."""

@@ -32,6 +32,10 @@ class NullTracker:
         self.run_id = resume_run_id
         yield self
 
+    def ui_link(self) -> str | None:
+        """None: nothing to show."""
+        return None
+
     def check_reachable(self, timeout: float = 10.0) -> None:
         """There is no store to reach."""
 

@@ -35,6 +35,10 @@ class Tracker(Protocol):
         """A context in which the run is active; it ends FINISHED, or FAILED / KILLED on an exception."""
         ...
 
+    def ui_link(self) -> str | None:
+        """The last run's page in the MLflow UI (None without a store)."""
+        ...
+
     def check_reachable(self, timeout: float = 10.0) -> None:
         """Raise a ConfigError, before any work, when the store cannot be used."""
         ...
