@@ -49,3 +49,23 @@ def test_the_cli_prints_the_report_and_refuses_runs_without_budgets(store_with_r
     assert "# Scaling: val/loss over 21 runs" in result.stdout
     with pytest.raises(ConfigError, match="metrics.val/bits_per_byte.*isoflop"):
         report(uri, tmp_path / "x", "iso", None, "val/bits_per_byte", None, 1000)
+
+
+def test_runs_no_law_fits_get_their_table_and_plot_instead(store_with_runs):
+    """A loss that only rises with N at a budget has no isoFLOP minimum: the report shows the runs and says why."""
+    uri, tmp_path = store_with_runs
+    client = mlflow.MlflowClient(uri)
+    experiment_id = client.create_experiment("flat")
+    for flops in (1e18, 1e19):
+        for n, loss in ((1e6, 2.0), (1e7, 2.5), (1e8, 3.0)):
+            run_id = client.create_run(experiment_id).info.run_id
+            client.log_param(run_id, "trainer.max_flops", repr(flops))
+            client.log_metric(run_id, "model/num_parameters", n)
+            client.log_metric(run_id, "train/tokens", flops / (6 * n))
+            client.log_metric(run_id, "val/loss", loss - (flops == 1e19) * 0.5)
+            client.set_terminated(run_id)
+    written = report(uri, tmp_path / "flat", "flat", None, "val/loss", None, 1000)
+    text = written[0].read_text()
+    assert "no fit" in text and "No scaling law was fitted: every budget needs runs at 3 model sizes" in text
+    assert "| 1,000,000 | 2 | 1.5 |" in text and "At C = 1e+19 the lowest val/loss is 1.5, at N = 1,000,000" in text
+    assert written[1].name == "isoflop.png" and written[1].stat().st_size > 10_000

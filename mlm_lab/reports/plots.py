@@ -150,7 +150,7 @@ def isoflop(curves: dict, path: str | Path, title: str, ylabel: str) -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("parameters N")
     ax.set_ylabel(ylabel)
-    ax.set_title(title + " (stars: the fitted minima)")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

@@ -38,6 +38,28 @@ def points(runs: pd.DataFrame, metric: str) -> list[Point]:
     ]
 
 
+def unfitted(found: list[Point], metric: str, reason: str) -> str:
+    """The report when no law can be fitted: the runs by size and budget, each budget's best size, and why."""
+    budgets = sorted({p.flops for p in found})
+    sizes = sorted({p.params for p in found})
+    value = {(p.params, p.flops): p.loss for p in found}
+    lines = [
+        f"# Scaling: {metric} over {len(found)} runs at {len(budgets)} FLOP budgets: no fit",
+        "",
+        f"No scaling law was fitted: {reason}.",
+        "",
+        "| params N | " + " | ".join(f"C = {c:.3g}" for c in budgets) + " |",
+        "|---|" + "---|" * len(budgets),
+    ]
+    for n in sizes:
+        cells = [f"{value[(n, c)]:.4g}" if (n, c) in value else "-" for c in budgets]
+        lines.append(f"| {n:,.0f} | " + " | ".join(cells) + " |")
+    for c in budgets:
+        best = min((p for p in found if p.flops == c), key=lambda p: p.loss)
+        lines.append(f"\nAt C = {c:.3g} the lowest {metric} is {best.loss:.4g}, at N = {best.params:,.0f} (run {best.run_id}).")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(result: ScalingFit, metric: str, count: int, predict: float | None) -> str:
     lines = [
         f"# Scaling: {metric} over {count} runs at {len(result.budgets)} FLOP budgets",
@@ -71,12 +93,20 @@ def markdown(result: ScalingFit, metric: str, count: int, predict: float | None)
 def write(runs: pd.DataFrame, metric: str, output_dir: str | Path, predict: float | None = None) -> list[Path]:
     """scaling.md, isoflop.png and frontier.png under `output_dir`; returns the files."""
     found = points(runs, metric)
-    try:
-        result = fit(found)
-    except ValueError as e:
-        raise ConfigError(f"scaling: {e}. Fix: run the isoFLOP sweep with more sizes or budgets") from None
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        result = fit(found)
+    except ValueError as e:  # what the runs show, and why no law was fitted to them
+        (output_dir / "scaling.md").write_text(unfitted(found, metric, str(e)))
+        runs_at = {f"C = {c:.2g}": sorted((p.params, p.loss) for p in found if p.flops == c) for c in sorted({p.flops for p in found})}
+        curves = {label: (pts, pts, min(pts, key=lambda p: p[1])) for label, pts in runs_at.items()}
+        return [
+            output_dir / "scaling.md",
+            plots.isoflop(
+                curves, output_dir / "isoflop.png", f"isoFLOP runs: {metric}, no parabola fits (stars: each budget's lowest)", metric
+            ),
+        ]
     (output_dir / "scaling.md").write_text(markdown(result, metric, len(found), predict))
     curves = {}
     for n_fit in result.n_parabolas:
@@ -84,7 +114,10 @@ def write(runs: pd.DataFrame, metric: str, output_dir: str | Path, predict: floa
         xs = np.linspace(math.log10(runs_at[0][0]), math.log10(runs_at[-1][0]), 50)
         a, b, c = n_fit.coefficients
         curves[f"C = {n_fit.budget:.2g}"] = (runs_at, [(10**x, a * x * x + b * x + c) for x in xs], (10**n_fit.x_opt, n_fit.loss_opt))
-    written = [output_dir / "scaling.md", plots.isoflop(curves, output_dir / "isoflop.png", f"isoFLOP curves: {metric}", metric)]
+    written = [
+        output_dir / "scaling.md",
+        plots.isoflop(curves, output_dir / "isoflop.png", f"isoFLOP curves: {metric} (stars: the fitted minima)", metric),
+    ]
     frontier = [(n.budget, 10**n.x_opt, 10**d.x_opt) for n, d in zip(result.n_parabolas, result.d_parabolas)]
     written.append(plots.frontier(frontier, result, output_dir / "frontier.png"))
     return written
