@@ -41,14 +41,17 @@ def test_a_digest_that_is_not_one_is_refused():
     assert dataset_filter(None) == ""
 
 
-def test_every_run_logs_cpu_and_memory_as_system_metrics(tiny_runs):
-    """tracking.system_metrics (on by default) samples the host in MLflow's own thread; the runs sampled every second."""
+def test_every_run_logs_cpu_and_memory_as_system_metrics(tmp_path):
+    """tracking.system_metrics (on by default) samples the host in MLflow's own thread, here every 0.2 s."""
     from mlflow import MlflowClient
 
-    _, uri = tiny_runs
+    from tests.conftest import TINY, train_runs
+
+    uri = train_runs(tmp_path, {"sampled": [*TINY, "trainer.max_steps=40", "tracking.system_metrics_interval=0.2"]})
     client = MlflowClient(uri)
     (experiment,) = [e for e in client.search_experiments() if e.name == "arithmetic"]
-    for run in client.search_runs([experiment.experiment_id]):
-        system = {k for k in run.data.metrics if k.startswith("system/")}
-        assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= system, sorted(run.data.metrics)
-        assert 0 <= run.data.metrics["system/cpu_utilization_percentage"] <= 100
+    (run,) = client.search_runs([experiment.experiment_id])
+    system = {k for k in run.data.metrics if k.startswith("system/")}
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= system, sorted(run.data.metrics)
+    assert 0 <= run.data.metrics["system/cpu_utilization_percentage"] <= 100
+    assert len(client.get_metric_history(run.info.run_id, "system/cpu_utilization_percentage")) >= 2  # sampled, not once
