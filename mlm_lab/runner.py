@@ -232,6 +232,7 @@ def train_seeds(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     require(n >= 1, "trial_seeds", f"is {n}", "set trial_seeds to 1 or more (seeds each job trains; its objective is their mean)")
     if n == 1:
         return train(cfg, overrides)
+    require(not cfg.get("resume"), "trial_seeds", f"is {n} with resume=", "resume one run at a time: drop trial_seeds")
     base = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed"]
     values = []
     for seed in range(int(cfg.seed), int(cfg.seed) + n):

@@ -319,8 +319,7 @@ class MlflowTracker:
     def _count_upload(self, op: dict, started: float) -> None:
         """Add a write sent here, not by the outbox's thread, to the run's upload cost."""
         if self.outbox is not None and (size := upload_bytes(op)):
-            up = self.outbox.uploaded
-            up["files"], up["bytes"], up["seconds"] = up["files"] + 1, up["bytes"] + size, up["seconds"] + time.perf_counter() - started
+            self.outbox.count_upload(size, time.perf_counter() - started)
 
     def log_checkpoint(
         self, path: str | Path, name: str, kind: str, state: str, step: int, metrics: dict[str, float], metrics_step: int

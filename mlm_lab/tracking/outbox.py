@@ -113,6 +113,13 @@ class Outbox:
             self._queue.append(op)
             self._cond.notify_all()
 
+    def count_upload(self, size: int, seconds: float) -> None:
+        """Add one file sent (here, or by the tracker itself) to `uploaded`."""
+        with self._cond:
+            self.uploaded["files"] += 1
+            self.uploaded["bytes"] += size
+            self.uploaded["seconds"] += seconds
+
     def drain(self, timeout: float) -> bool:
         """Wait up to `timeout` s for every queued write to be sent; True when none is left."""
         deadline = time.monotonic() + timeout
@@ -158,9 +165,7 @@ class Outbox:
                 started, size = time.perf_counter(), upload_bytes(ops[0])
                 send(self._client, self.run_id, ops, self._register)
                 if size:
-                    self.uploaded["files"] += 1
-                    self.uploaded["bytes"] += size
-                    self.uploaded["seconds"] += time.perf_counter() - started
+                    self.count_upload(size, time.perf_counter() - started)
             except Exception as e:
                 if refused(e):
                     log.warning("tracking: %s write dropped, the store refused it: %s", ops[0]["op"], e)
