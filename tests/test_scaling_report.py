@@ -49,6 +49,13 @@ def test_the_cli_prints_the_report_and_refuses_runs_without_budgets(store_with_r
     assert "# Scaling: val/loss over 21 runs" in result.stdout
     with pytest.raises(ConfigError, match="metrics.val/bits_per_byte.*isoflop"):
         report(uri, tmp_path / "x", "iso", None, "val/bits_per_byte", None, 1000)
+    client = mlflow.MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("steps")).info.run_id  # trained by steps only
+    client.log_param(run_id, "trainer.max_flops", "None")
+    for key in ("model/num_parameters", "train/tokens", "val/loss"):
+        client.log_metric(run_id, key, 1.0)
+    with pytest.raises(ConfigError, match="none of these runs was budgeted in FLOPs"):
+        report(uri, tmp_path / "y", "steps", None, "val/loss", None, 1000)
 
 
 def test_runs_no_law_fits_get_their_table_and_plot_instead(store_with_runs):

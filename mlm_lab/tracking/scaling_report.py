@@ -93,6 +93,11 @@ def markdown(result: ScalingFit, metric: str, count: int, predict: float | None)
 def write(runs: pd.DataFrame, metric: str, output_dir: str | Path, predict: float | None = None) -> list[Path]:
     """scaling.md, isoflop.png and frontier.png under `output_dir`; returns the files."""
     found = points(runs, metric)
+    if not found:
+        raise ConfigError(
+            "scaling: none of these runs was budgeted in FLOPs (trainer.max_flops). Fix: run an isoFLOP sweep "
+            "(hparams_search=isoflop_arithmetic or isoflop_tinystories) and compare it with sweep=<its parent run> or sweep=latest"
+        )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
