@@ -14,11 +14,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlm_lab.errors import ConfigError
 from mlm_lab.tracking import lookup
+from mlm_lab.tracking.checkpoint_models import model_id_of
 from mlm_lab.training.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-LOGGED_MODEL = re.compile(r"^models:/m-[0-9a-f]{32}$")
 CHANGEABLE = ("trainer", "hardware", "tracking", "output_dir", "cache_dir", "resume")
 STORE_FIX = "Fix: set tracking.uri to the store that holds the run, or pass the checkpoint file itself"
 
@@ -37,7 +37,7 @@ def is_logged_model(ref) -> bool:
 
 def fetch_logged(ref: str, tracker, key: str) -> tuple[Path, dict[str, str]]:
     """(The checkpoint file of logged model `models:/m-...`, its tags), fetched from the store; refused by name otherwise."""
-    if not LOGGED_MODEL.match(ref):
+    if model_id_of(ref) is None:
         raise ConfigError(
             f"{key}: {ref!r} is not a logged checkpoint. Fix: pass models:/m-<32 hex digits>, a model id the run's Models tab "
             "or search_logged_models lists (a registered model, models:/NAME@alias, is for mlm-generate and mlm-eval)"

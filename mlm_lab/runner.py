@@ -26,6 +26,7 @@ from mlm_lab.export.source import Source
 from mlm_lab.model_dir import model_spec, write_model_dir
 from mlm_lab.preparation import RunPlan, prepare
 from mlm_lab.reports import plots as plots_lib
+from mlm_lab.resume import override_key
 from mlm_lab.tokenizers import tokenizer_sha256
 from mlm_lab.tracking import sweep as sweep_lib
 from mlm_lab.training.checkpoint import check_writable, save_checkpoint
@@ -233,7 +234,7 @@ def train_seeds(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     if n == 1:
         return train(cfg, overrides)
     require(not cfg.get("resume"), "trial_seeds", f"is {n} with resume=", "resume one run at a time: drop trial_seeds")
-    base = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed"]
+    base = [o for o in overrides if override_key(o) != "seed"]
     values = []
     for seed in range(int(cfg.seed), int(cfg.seed) + n):
         run_cfg = copy.deepcopy(cfg)  # (interpolations resolve in the copy)

@@ -152,13 +152,11 @@ def seed_groups(runs: pd.DataFrame, frame: pd.DataFrame) -> list[Group]:
     if metric is None or metric not in frame:
         return []
     shared = [name for name in varied_params(runs) if name != SEED]
-    groups: dict[str, Group] = {}
+    members: dict[str, list[tuple[float, str]]] = {}
     for _, row in frame.iterrows():
         key = ", ".join(f"{name}={short(str(row[name]))}" for name in shared) or "all runs"
-        group = groups.setdefault(key, Group(key, []))
-        group.values.append(float(row[metric]))
-        group.runs.append(row["run_id"])
-    groups = {k: Group(k, g.values, g.runs) for k, g in groups.items()}  # (non-finite values left out)
+        members.setdefault(key, []).append((float(row[metric]), row["run_id"]))
+    groups = {k: Group(k, [v for v, _ in m], [r for _, r in m]) for k, m in members.items()}  # (non-finite values left out)
     return list(groups.values()) if any(g.n >= 2 for g in groups.values()) else []
 
 
