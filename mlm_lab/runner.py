@@ -229,7 +229,8 @@ def train_seeds(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     mean over seeds. `trial_seeds: 1` is one plain `train`.
     """
     overrides = list(overrides or [])
-    n = int(cfg.get("trial_seeds") or 1)
+    n = cfg.get("trial_seeds", 1)
+    n = 1 if n is None else int(n)  # (not `or 1`: 0 is refused below, not read as 1)
     require(n >= 1, "trial_seeds", f"is {n}", "set trial_seeds to 1 or more (seeds each job trains; its objective is their mean)")
     if n == 1:
         return train(cfg, overrides)

@@ -56,3 +56,17 @@ def test_an_optuna_search_with_trial_seeds_optimises_the_mean_over_seeds(tmp_pat
     assert best == pytest.approx(max(means.values()))  # what Optuna saw: a trial's mean over its seeds
     assert parent.data.tags["best_group_seeds"] == "2" and parent.data.metrics["best/val/exact_match"] == pytest.approx(best)
     assert {p.name for p in (tmp_path / "sweep" / "0").iterdir()} >= {"seed0", "seed1"}  # a folder per seed
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [(["trial_seeds=0"], "trial_seeds: is 0"), (["trial_seeds=2", "resume=abc"], "trial_seeds: is 2 with resume=")],
+)
+def test_bad_trial_seeds_are_refused_before_any_run(tmp_path, overrides, message):
+    from mlm_lab.errors import ConfigError
+    from mlm_lab.runner import train_seeds
+    from tests.conftest import compose_config
+
+    with pytest.raises(ConfigError, match=message):
+        train_seeds(compose_config([*TINY, *overrides, f"output_dir={tmp_path}"]))
+    assert not list(tmp_path.iterdir())
