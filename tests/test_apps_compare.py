@@ -34,6 +34,7 @@ def test_the_app_exits_2_on_what_it_cannot_find(tiny_runs, tmp_path):
         ([], "nothing to compare. Fix: pass experiment=NAME"),
         (["sweep=latest"], "sweep=latest needs the experiment"),
         (["sweep=0123456789abcdef0123456789abcdef"], "is not in the tracking store .* Fix: pass a sweep's parent run id"),
+        (["experiment=arithmetic", "scaling=true", "bootstrap=-1"], "bootstrap=-1: the resamples .* Fix: a whole number >= 0"),
     ],
 )
 def test_compare_refuses_what_it_cannot_find(tiny_runs, tmp_path, overrides, message):

@@ -6,7 +6,7 @@ import pytest
 from mlm_lab.errors import ConfigError
 from mlm_lab.tracking.scaling_report import report
 from tests.conftest import run_cli
-from tests.test_scaling import TRUE_A, isoflop_runs
+from tests.test_scaling import ALPHA, BETA, TRUE_A, isoflop_runs
 from tests.tracking_fixtures import fresh_store
 
 
@@ -31,22 +31,27 @@ def store_with_runs(tmp_path, monkeypatch):
 
 def test_the_report_names_the_fitted_exponents_and_a_prediction(store_with_runs):
     uri, tmp_path = store_with_runs
-    written = report(uri, tmp_path / "out", "iso", None, "val/loss", 1e21, 1000)
+    written = report(uri, tmp_path / "out", "iso", None, "val/loss", 1e21, 1000, bootstrap=50)
     assert [p.name for p in written] == ["scaling.md", "isoflop.png", "frontier.png"]
     text = written[0].read_text()
     assert "over 21 runs at 3 FLOP budgets" in text  # the unbudgeted run is left out
     a = float(text.split("**a = ")[1].split("**")[0])
     assert a == pytest.approx(TRUE_A, abs=0.05) and "Chinchilla" in text and "For a budget of 1e+21 FLOPs" in text
     assert all(p.stat().st_size > 10_000 for p in written[1:])
+    alpha, beta = (float(text.split(f"**{name} = ")[1].split("**")[0]) for name in ("alpha", "beta"))
+    assert alpha == pytest.approx(ALPHA, abs=0.03) and beta == pytest.approx(BETA, abs=0.03)  # approach 3 on the same runs
+    assert "The law misses the runs' losses by" in text and "For 1e+21 FLOPs the law's optimum is N = " in text
 
 
 def test_the_cli_prints_the_report_and_refuses_runs_without_budgets(store_with_runs):
     uri, tmp_path = store_with_runs
     result = run_cli(
-        ["mlm_lab.apps.compare", "experiment=iso", "scaling=true", f"output_dir={tmp_path / 'cli'}"], cwd=tmp_path, tracking_uri=uri
+        ["mlm_lab.apps.compare", "experiment=iso", "scaling=true", "bootstrap=20", f"output_dir={tmp_path / 'cli'}"],
+        cwd=tmp_path,
+        tracking_uri=uri,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "# Scaling: val/loss over 21 runs" in result.stdout
+    assert "# Scaling: val/loss over 21 runs" in result.stdout and "(20 bootstrap resamples fitted" in result.stdout
     with pytest.raises(ConfigError, match="metrics.val/bits_per_byte.*isoflop"):
         report(uri, tmp_path / "x", "iso", None, "val/bits_per_byte", None, 1000)
     client = mlflow.MlflowClient(uri)
@@ -71,8 +76,9 @@ def test_runs_no_law_fits_get_their_table_and_plot_instead(store_with_runs):
             client.log_metric(run_id, "train/tokens", flops / (6 * n))
             client.log_metric(run_id, "val/loss", loss - (flops == 1e19) * 0.5)
             client.set_terminated(run_id)
-    written = report(uri, tmp_path / "flat", "flat", None, "val/loss", None, 1000)
+    written = report(uri, tmp_path / "flat", "flat", None, "val/loss", None, 1000, bootstrap=20)
     text = written[0].read_text()
     assert "no fit" in text and "No scaling law was fitted: every budget needs runs at 3 model sizes" in text
     assert "| 1,000,000 | 2 | 1.5 |" in text and "At C = 1e+19 the lowest val/loss is 1.5, at N = 1,000,000" in text
     assert written[1].name == "isoflop.png" and written[1].stat().st_size > 10_000
+    assert "## L(N, D) = E + A / N^alpha" in text  # approach 3 still fits, and says how far it misses the runs

@@ -27,11 +27,15 @@ def run(cfg: DictConfig) -> list[Path]:
         raise ConfigError("nothing to compare. Fix: pass experiment=NAME (its runs) and/or sweep=<parent run id>|latest")
     if cfg.sweep == "latest" and not cfg.experiment:
         raise ConfigError("sweep=latest needs the experiment. Fix: add experiment=NAME")
+    if cfg.scaling and (not isinstance(cfg.bootstrap, int) or isinstance(cfg.bootstrap, bool) or cfg.bootstrap < 0):
+        raise ConfigError(
+            f"bootstrap={cfg.bootstrap!r}: the resamples behind the scaling fits' intervals. Fix: a whole number >= 0 (0: no intervals)"
+        )
     parent = latest_sweep(uri, cfg.experiment) if cfg.sweep == "latest" else cfg.sweep
     if cfg.scaling:
         from mlm_lab.tracking.scaling_report import report
 
-        written = report(uri, cfg.output_dir, cfg.experiment, parent, cfg.metric, cfg.predict_flops, cfg.max_runs)
+        written = report(uri, cfg.output_dir, cfg.experiment, parent, cfg.metric, cfg.predict_flops, cfg.max_runs, cfg.bootstrap)
         print(written[0].read_text())
         return written
     written = compare(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlm_lab.analysis.loss_law import BOOTSTRAP, fit_law
 from mlm_lab.analysis.scaling import Point, ScalingFit, fit
 from mlm_lab.errors import ConfigError
 from mlm_lab.reports import plots
@@ -38,7 +39,32 @@ def points(runs: pd.DataFrame, metric: str) -> list[Point]:
     ]
 
 
-def unfitted(found: list[Point], metric: str, reason: str) -> str:
+def law_section(found: list[Point], predict: float | None, bootstrap: int = BOOTSTRAP) -> list[str]:
+    """Chinchilla's approach 3 on the same runs: L(N, D) = E + A/N^alpha + B/D^beta, or why it could not be fitted."""
+    lines = ["", "## L(N, D) = E + A / N^alpha + B / D^beta (approach 3: every run at once, Huber loss in log L)", ""]
+    try:
+        law = fit_law(found, bootstrap)
+    except ValueError as e:
+        return lines + [f"Not fitted: {e}."]
+
+    def interval(pair: tuple[float, float]) -> str:
+        return f"[{pair[0]:.3f}, {pair[1]:.3f}]"
+
+    lines += [
+        f"E = {law.e:.4g}, A = {law.a_coefficient:.4g}, B = {law.b_coefficient:.4g}, "
+        f"**alpha = {law.alpha:.3f}** {interval(law.alpha_interval)}, **beta = {law.beta:.3f}** {interval(law.beta_interval)} "
+        f"(95% bootstrap intervals, {law.resamples} resamples).",
+        f"The law misses the runs' losses by {100 * law.rms:.2g}% rms. It implies N_opt ~ C^{law.a:.3f} {interval(law.a_interval)} "
+        f"and D_opt ~ C^{law.b:.3f}, with C = {law.k:.3g} N D (these runs' FLOPs per parameter per token).",
+        "Published (Hoffmann et al. 2022, approach 3): alpha = 0.34, beta = 0.28, E = 1.69 nats, N_opt ~ C^0.46.",
+    ]
+    if predict:
+        n, d = law.optimal(predict)
+        lines.append(f"For {predict:.3g} FLOPs the law's optimum is N = {n:.4g} parameters, D = {d:.4g} tokens, loss {law.loss(n, d):.4g}.")
+    return lines
+
+
+def unfitted(found: list[Point], metric: str, reason: str, bootstrap: int = BOOTSTRAP) -> str:
     """The report when no law can be fitted: the runs by size and budget, each budget's best size, and why."""
     budgets = sorted({p.flops for p in found})
     sizes = sorted({p.params for p in found})
@@ -57,12 +83,12 @@ def unfitted(found: list[Point], metric: str, reason: str) -> str:
     for c in budgets:
         best = min((p for p in found if p.flops == c), key=lambda p: p.loss)
         lines.append(f"\nAt C = {c:.3g} the lowest {metric} is {best.loss:.4g}, at N = {best.params:,.0f} (run {best.run_id}).")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + law_section(found, None, bootstrap)) + "\n"
 
 
-def markdown(result: ScalingFit, metric: str, count: int, predict: float | None) -> str:
+def markdown(result: ScalingFit, found: list[Point], metric: str, predict: float | None, bootstrap: int = BOOTSTRAP) -> str:
     lines = [
-        f"# Scaling: {metric} over {count} runs at {len(result.budgets)} FLOP budgets",
+        f"# Scaling: {metric} over {len(found)} runs at {len(result.budgets)} FLOP budgets",
         "",
         "| budget C (FLOPs) | N_opt (params) | D_opt (tokens) | loss at the minimum | minimum inside the sampled sizes |",
         "|---|---|---|---|---|",
@@ -87,11 +113,11 @@ def markdown(result: ScalingFit, metric: str, count: int, predict: float | None)
         lines.append(
             f"\nFor a budget of {predict:.3g} FLOPs: N_opt = {n:.4g} parameters, D_opt = {d:.4g} tokens ({d / n:.3g} tokens per parameter)."
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + law_section(found, predict, bootstrap)) + "\n"
 
 
-def write(runs: pd.DataFrame, metric: str, output_dir: str | Path, predict: float | None = None) -> list[Path]:
-    """scaling.md, isoflop.png and frontier.png under `output_dir`; returns the files."""
+def write(runs: pd.DataFrame, metric: str, output_dir: str | Path, predict: float | None = None, bootstrap: int = BOOTSTRAP) -> list[Path]:
+    """scaling.md, isoflop.png and frontier.png under `output_dir`; returns the files. `bootstrap`: each fit's resamples."""
     found = points(runs, metric)
     if not found:
         raise ConfigError(
@@ -101,9 +127,9 @@ def write(runs: pd.DataFrame, metric: str, output_dir: str | Path, predict: floa
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
-        result = fit(found)
+        result = fit(found, bootstrap)
     except ValueError as e:  # what the runs show, and why no law was fitted to them
-        (output_dir / "scaling.md").write_text(unfitted(found, metric, str(e)))
+        (output_dir / "scaling.md").write_text(unfitted(found, metric, str(e), bootstrap))
         runs_at = {f"C = {c:.2g}": sorted((p.params, p.loss) for p in found if p.flops == c) for c in sorted({p.flops for p in found})}
         curves = {label: (pts, pts, min(pts, key=lambda p: p[1])) for label, pts in runs_at.items()}
         return [
@@ -112,7 +138,7 @@ def write(runs: pd.DataFrame, metric: str, output_dir: str | Path, predict: floa
                 curves, output_dir / "isoflop.png", f"isoFLOP runs: {metric}, no parabola fits (stars: each budget's lowest)", metric
             ),
         ]
-    (output_dir / "scaling.md").write_text(markdown(result, metric, len(found), predict))
+    (output_dir / "scaling.md").write_text(markdown(result, found, metric, predict, bootstrap))
     curves = {}
     for n_fit in result.n_parabolas:
         runs_at = sorted((p.params, p.loss) for p in found if p.flops == n_fit.budget)
@@ -136,6 +162,7 @@ def report(
     metric: str,
     predict: float | None,
     max_runs: int,
+    bootstrap: int = BOOTSTRAP,
 ) -> list[Path]:
     """The scaling report of a sweep (logged to its parent run too) or an experiment's runs."""
     import mlflow
@@ -143,7 +170,7 @@ def report(
     from mlm_lab.tracking.comparison import search
 
     runs = search(tracking_uri, experiment, parent_run_id, max_runs)
-    written = write(runs, metric, output_dir, predict)
+    written = write(runs, metric, output_dir, predict, bootstrap)
     if parent_run_id:
         client = mlflow.MlflowClient(tracking_uri)
         for path in written:
