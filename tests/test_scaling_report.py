@@ -16,8 +16,9 @@ def store_with_runs(tmp_path, monkeypatch):
     uri = fresh_store(tmp_path)
     client = mlflow.MlflowClient(uri)
     experiment_id = client.create_experiment("iso")
+    parent = client.create_run(experiment_id, tags={"mlm_lab.role": "sweep"}).info.run_id  # the sweep's parent run
     for p in isoflop_runs([1e18, 1e19, 1e20], noise=0.002, seed=1):
-        run_id = client.create_run(experiment_id).info.run_id
+        run_id = client.create_run(experiment_id, tags={"mlflow.parentRunId": parent}).info.run_id
         client.log_param(run_id, "trainer.max_flops", repr(p.flops))
         client.log_metric(run_id, "model/num_parameters", p.params)
         client.log_metric(run_id, "train/tokens", p.tokens)
@@ -82,3 +83,13 @@ def test_runs_no_law_fits_get_their_table_and_plot_instead(store_with_runs):
     assert "| 1,000,000 | 2 | 1.5 |" in text and "At C = 1e+19 the lowest val/loss is 1.5, at N = 1,000,000" in text
     assert written[1].name == "isoflop.png" and written[1].stat().st_size > 10_000
     assert "## L(N, D) = E + A / N^alpha" in text  # approach 3 still fits, and says how far it misses the runs
+
+
+def test_a_sweeps_report_goes_to_its_parent_run(store_with_runs):
+    uri, tmp_path = store_with_runs
+    client = mlflow.MlflowClient(uri)
+    parent = client.search_runs([client.get_experiment_by_name("iso").experiment_id], "tags.mlm_lab.role = 'sweep'")[0].info.run_id
+    written = report(uri, tmp_path / "sweep", None, parent, "val/loss", None, 1000, bootstrap=10)
+    assert "over 21 runs at 3 FLOP budgets" in written[0].read_text()  # its children: the unbudgeted run has no parent
+    logged = sorted(f.path for f in client.list_artifacts(parent, "scaling"))
+    assert logged == ["scaling/frontier.png", "scaling/isoflop.png", "scaling/scaling.md"]
