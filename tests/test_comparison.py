@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mlm_lab.errors import ConfigError
-from mlm_lab.tracking.comparison import compare, latest_sweep, markdown, objective, search, table, varied_params
+from mlm_lab.tracking.comparison import compare, global_group_keys, latest_sweep, markdown, objective, search, table, varied_params
 from mlm_lab.tracking.runs import DIRECTION_TAG, OBJECTIVE_TAG, OVERRIDES_TAG
 from tests.tracking_fixtures import fresh_store
 
@@ -81,6 +81,10 @@ def test_a_sweeps_columns_are_the_keys_it_swept_not_what_follows_from_them(uri):
     assert varied_params(runs.drop(columns=[f"tags.{OVERRIDES_TAG}"])) == ["model.d_ff", "model.d_model", "optimizer.lr"]
     runs[f"tags.{OVERRIDES_TAG}"] = ["model=llama", "model=gpt2", "model=llama"]
     assert varied_params(runs) == ["model.d_ff", "model.d_model"]
+    # a `@package _global_` group (the isoFLOP ladder's size=) sets model.* keys: they are what it swept, not d_ff
+    runs[f"tags.{OVERRIDES_TAG}"] = ["size=d32_l2 optimizer.lr=0.1", "size=d48_l2 optimizer.lr=0.1", "size=d32_l2 optimizer.lr=0.3"]
+    assert varied_params(runs) == ["model.d_model", "optimizer.lr"]
+    assert "model.d_model" in global_group_keys("size") and not global_group_keys("model") and not global_group_keys("../conf")
 
 
 def test_runs_that_disagree_on_the_objective_are_not_ranked():

@@ -6,6 +6,7 @@ params that differ between runs, final metrics, wall time, tokens per second) pl
 validation curve overlaid across runs, and the objective against every varied param.
 """
 
+import functools
 import logging
 import math
 from pathlib import Path
@@ -78,6 +79,7 @@ def varied_params(runs: pd.DataFrame) -> list[str]:
     if f"tags.{OVERRIDES_TAG}" in runs:
         for overrides in runs[f"tags.{OVERRIDES_TAG}"].dropna():
             swept.update(o.split("=", 1)[0].lstrip("+~") for o in overrides.split() if "=" in o)
+    swept |= {key for group in list(swept) for key in global_group_keys(group)}
     names = []
     for column in sorted(c for c in runs.columns if c.startswith("params.")):
         name = column.removeprefix("params.")
@@ -86,6 +88,33 @@ def varied_params(runs: pd.DataFrame) -> list[str]:
         if runs[column].fillna("<unset>").nunique() > 1:
             names.append(name)
     return names
+
+
+@functools.cache
+def global_group_keys(group: str) -> frozenset[str]:
+    """The keys the options of a `@package _global_` config group set: a sweep over `size=d48_l2,d64_l3` varies
+    `model.d_model`, `model.n_layers`, ... (a group in its own package sets `<group>.*`, which is_swept already sees)."""
+    from omegaconf import OmegaConf
+
+    from mlm_lab.schemas import conf_dir
+
+    folder = conf_dir() / group
+    if not group.replace("_", "").replace("-", "").isalnum() or not folder.is_dir():  # a group's name, not a path
+        return frozenset()
+    keys: set[str] = set()
+
+    def leaves(node: dict, prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                leaves(value, f"{prefix}{key}.")
+            else:
+                keys.add(f"{prefix}{key}")
+
+    for file in sorted(folder.glob("*.yaml")):
+        if "@package _global_" in file.read_text().split("\n", 1)[0]:
+            options = OmegaConf.to_container(OmegaConf.load(file))
+            leaves({k: v for k, v in (options or {}).items() if k not in ("defaults", "hydra")}, "")
+    return frozenset(keys)
 
 
 def is_swept(name: str, swept: set[str]) -> bool:
