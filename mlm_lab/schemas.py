@@ -6,23 +6,14 @@ wrong type or an unknown key fails at composition with Hydra's message. Each sch
 """
 
 import dataclasses
-from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 
 from mlm_lab import output_dirs
+from mlm_lab.conf_path import conf_dir  # noqa: F401  (re-exported: mlm_lab.schemas.conf_dir)
 from mlm_lab.hardware import Hardware
 from mlm_lab.tracking.mlflow_tracker import MlflowTracker
 from mlm_lab.training.trainer import Trainer
-
-
-def conf_dir() -> Path:
-    """`mlm_lab/conf` inside an installed wheel, else `conf/` beside the package in a source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    raise FileNotFoundError(f"mlm_lab's conf/ folder was found neither in {here} nor in {here.parent}; reinstall mlm-lab")
 
 
 def schema(cls: type) -> type:

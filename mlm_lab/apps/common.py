@@ -7,18 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-
-def conf_dir() -> Path:
-    """`mlm_lab.schemas.conf_dir()`, without importing schemas (torch, mlflow): an app that refuses bad input starts seconds sooner.
-
-    mlm-train imports schemas anyway (it registers them); the other apps need torch only once they load a model.
-    """
-    here = Path(__file__).resolve().parents[1]
-    for candidate in (here / "conf", here.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    raise FileNotFoundError(f"mlm_lab's conf/ folder was found neither in {here} nor in {here.parent}; reinstall mlm-lab")
-
+from mlm_lab.conf_path import conf_dir  # noqa: F401  (no torch or mlflow: an app refusing bad input starts fast)
 
 _PROMPT_ARG = re.compile(r"^(\+{0,2}prompt)=(.*)$", re.DOTALL)
 

@@ -96,7 +96,7 @@ def global_group_keys(group: str) -> frozenset[str]:
     `model.d_model`, `model.n_layers`, ... (a group in its own package sets `<group>.*`, which is_swept already sees)."""
     from omegaconf import OmegaConf
 
-    from mlm_lab.schemas import conf_dir
+    from mlm_lab.conf_path import conf_dir
 
     folder = conf_dir() / group
     if not group.replace("_", "").replace("-", "").isalnum() or not folder.is_dir():  # a group's name, not a path
