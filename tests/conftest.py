@@ -168,8 +168,13 @@ def cpu_share() -> int:
 
 # Every xdist worker already has a core; torch's default of one thread per core in each of them (and in the
 # training processes they start) oversubscribes the machine: threads wait on cores another worker holds.
+# The same share for every process a test starts itself (subprocess.Popen with os.environ: SIGKILL and signal tests,
+# servers, sweeps' jobs), not only through run_cli: a child with torch's default of one thread per core, beside the
+# other worker, ran the SIGKILL test 5x slower than alone (140 s against 28 s).
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     torch.set_num_threads(cpu_share())
+    os.environ.setdefault("OMP_NUM_THREADS", str(cpu_share()))
+    os.environ.setdefault("MKL_NUM_THREADS", str(cpu_share()))
 
 
 def run_cli(args: list[str], cwd: Path, tracking_uri: str | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
