@@ -140,7 +140,7 @@ def test_the_apps_find_the_configs_where_the_schemas_do_and_start_without_torch(
 
     from mlm_lab.apps.common import conf_dir as apps_conf_dir
 
-    assert apps_conf_dir() == conf_dir()
+    assert apps_conf_dir is conf_dir  # one definition (mlm_lab/conf_path.py), not a copy that could drift
     light = [t.split(":")[0] for t in SCRIPTS.values() if t.split(":")[0] != "mlm_lab.apps.train"]
     check = f"import sys; import {', '.join(light)}; print(sorted({{'torch', 'mlflow'}} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, cwd=ROOT)

@@ -40,7 +40,6 @@ class LossLaw:
     alpha: float
     beta: float
     k: float  # FLOPs per parameter per token of these runs: C = k N D
-    huber: float  # the objective at the optimum (mean over runs)
     rms: float  # root mean square of log(L_law / L_run): the law's typical relative miss
     alpha_interval: tuple[float, float] = (math.nan, math.nan)
     beta_interval: tuple[float, float] = (math.nan, math.nan)
@@ -67,12 +66,17 @@ class LossLaw:
         return n, flops / (self.k * n)
 
 
-def _objective(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean Huber loss of the log-loss residuals and its gradient in (a, b, e, alpha, beta)."""
+def _residuals(theta, log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the law's three log terms, its log L, log L_law - log L_run) at theta = (a, b, e, alpha, beta)."""
     a, b, e, alpha, beta = theta
     terms = np.stack([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)])
     predicted = logsumexp(terms, axis=0)
-    r = predicted - log_l
+    return terms, predicted, predicted - log_l
+
+
+def _objective(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean Huber loss of the log-loss residuals and its gradient in (a, b, e, alpha, beta)."""
+    terms, predicted, r = _residuals(theta, log_n, log_d, log_l)
     huber = np.where(np.abs(r) <= DELTA, 0.5 * r * r, DELTA * (np.abs(r) - 0.5 * DELTA))
     slope = np.clip(r, -DELTA, DELTA)  # d huber / d r
     weights = np.exp(terms - predicted)  # softmax: d predicted / d term
@@ -88,7 +92,8 @@ def _objective(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_l: n
     return float(huber.mean()), gradient / len(r)
 
 
-def _solve(log_n, log_d, log_l, starts: list[np.ndarray]) -> tuple[np.ndarray, float]:
+def _solve(log_n, log_d, log_l, starts: list[np.ndarray]) -> np.ndarray:
+    """The best of L-BFGS-B's minima from `starts`."""
     best, best_value = None, math.inf
     for start in starts:
         found = minimize(
@@ -98,15 +103,12 @@ def _solve(log_n, log_d, log_l, starts: list[np.ndarray]) -> tuple[np.ndarray, f
             jac=True,
             method="L-BFGS-B",
             bounds=[(None, None)] * 3 + [(1e-3, 5.0)] * 2,
-            options={
-                "gtol": 1e-14,
-                "ftol": 1e-15,
-                "maxiter": 2000,
-            },  # the objective is ~1e-7: the defaults stop early (alpha 0.25 for a true 0.34)
+            # the objective is ~1e-7: the default tolerances stop early (alpha 0.25 for a true 0.34)
+            options={"gtol": 1e-14, "ftol": 1e-15, "maxiter": 2000},
         )
         if found.fun < best_value:
             best, best_value = found.x, float(found.fun)
-    return best, best_value
+    return best
 
 
 def _best_starts(log_n, log_d, log_l, count: int) -> list[np.ndarray]:
@@ -125,18 +127,18 @@ def fit_law(points: list[Point], bootstrap: int = BOOTSTRAP, seed: int = 0) -> L
     log_n = np.log([p.params for p in points])
     log_d = np.log([p.tokens for p in points])
     log_l = np.log([p.loss for p in points])
-    theta, value = _solve(log_n, log_d, log_l, _best_starts(log_n, log_d, log_l, STARTS))
+    theta = _solve(log_n, log_d, log_l, _best_starts(log_n, log_d, log_l, STARTS))
     k = float(np.median([p.flops / (p.params * p.tokens) for p in points]))
     a, b, e, alpha, beta = (float(v) for v in theta)
-    law = LossLaw(math.exp(e), math.exp(a), math.exp(b), alpha, beta, k, value, 0.0)
-    law.rms = float(np.sqrt(np.mean((np.log(law.loss(np.exp(log_n), np.exp(log_d))) - log_l) ** 2)))
+    rms = float(np.sqrt(np.mean(_residuals(theta, log_n, log_d, log_l)[2] ** 2)))
+    law = LossLaw(math.exp(e), math.exp(a), math.exp(b), alpha, beta, k, rms)
     rng = np.random.default_rng(seed)
     alphas, betas, exponents = [], [], []
     for _ in range(bootstrap):
         i = rng.integers(0, len(points), len(points))
         if len(np.unique(log_n[i])) < 2 or len(np.unique(log_d[i])) < 2:
             continue
-        again, _ = _solve(log_n[i], log_d[i], log_l[i], [theta])  # from the full fit: a resample is close to it
+        again = _solve(log_n[i], log_d[i], log_l[i], [theta])  # from the full fit: a resample is close to it
         alphas.append(again[3])
         betas.append(again[4])
         exponents.append(again[4] / (again[3] + again[4]))
