@@ -126,12 +126,12 @@ def write(runs: pd.DataFrame, metric: str, output_dir: str | Path, predict: floa
         )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    runs_at = {c: sorted((p.params, p.loss) for p in found if p.flops == c) for c in sorted({p.flops for p in found})}  # (N, L)
     try:
         result = fit(found, bootstrap)
     except ValueError as e:  # what the runs show, and why no law was fitted to them
         (output_dir / "scaling.md").write_text(unfitted(found, metric, str(e), bootstrap))
-        runs_at = {f"C = {c:.2g}": sorted((p.params, p.loss) for p in found if p.flops == c) for c in sorted({p.flops for p in found})}
-        curves = {label: (pts, pts, min(pts, key=lambda p: p[1])) for label, pts in runs_at.items()}
+        curves = {f"C = {c:.2g}": (pts, pts, min(pts, key=lambda p: p[1])) for c, pts in runs_at.items()}
         return [
             output_dir / "scaling.md",
             plots.isoflop(
@@ -141,10 +141,10 @@ def write(runs: pd.DataFrame, metric: str, output_dir: str | Path, predict: floa
     (output_dir / "scaling.md").write_text(markdown(result, found, metric, predict, bootstrap))
     curves = {}
     for n_fit in result.n_parabolas:
-        runs_at = sorted((p.params, p.loss) for p in found if p.flops == n_fit.budget)
-        xs = np.linspace(math.log10(runs_at[0][0]), math.log10(runs_at[-1][0]), 50)
+        pts = runs_at[n_fit.budget]
+        xs = np.linspace(math.log10(pts[0][0]), math.log10(pts[-1][0]), 50)
         a, b, c = n_fit.coefficients
-        curves[f"C = {n_fit.budget:.2g}"] = (runs_at, [(10**x, a * x * x + b * x + c) for x in xs], (10**n_fit.x_opt, n_fit.loss_opt))
+        curves[f"C = {n_fit.budget:.2g}"] = (pts, [(10**x, a * x * x + b * x + c) for x in xs], (10**n_fit.x_opt, n_fit.loss_opt))
     written = [
         output_dir / "scaling.md",
         plots.isoflop(curves, output_dir / "isoflop.png", f"isoFLOP curves: {metric} (stars: the fitted minima)", metric),
